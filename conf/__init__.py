@@ -1,0 +1,1 @@
+"""Hydra configs of pathvlm-r1, installed as the package `pathvlm_conf` (pkg://pathvlm_conf)."""

@@ -1,0 +1,1 @@
+"""Parquet builders for verl (placeholder until the data_prep issue lands)."""

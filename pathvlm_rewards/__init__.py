@@ -1,0 +1,1 @@
+"""Reward plugin for verl (placeholder until the reward issue lands)."""

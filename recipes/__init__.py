@@ -1,0 +1,1 @@
+"""Launchers and the preflight check for the PathVLM-R1 stages."""
