@@ -1,0 +1,62 @@
+"""Export the latest verl FSDP checkpoint of a stage to a Hugging Face folder (verl's model merger).
+
+    python -m recipes.export --checkpoints runs/stage1_sft/checkpoints --out runs/stage1_sft/hf
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from verl.model_merger.base_model_merger import ModelMergerConfig
+from verl.model_merger.fsdp_model_merger import FSDPModelMerger
+from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
+
+# Processor/tokenizer files the merger does not copy but a loadable VLM folder needs.
+_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json",
+                    "chat_template.jinja", "chat_template.json")
+
+
+def latest_model_dir(checkpoints: Path) -> Path:
+    """The newest `global_step_N` model folder: `actor/` for GRPO runs, the step folder itself for SFT."""
+    step_dir = find_latest_ckpt_path(str(checkpoints))
+    if step_dir is None:
+        raise FileNotFoundError(f"{checkpoints}: no latest_checkpointed_iteration.txt pointing at a checkpoint")
+    actor = Path(step_dir) / "actor"
+    return actor if actor.is_dir() else Path(step_dir)
+
+
+def export(checkpoints: Path, out: Path) -> Path:
+    """Merge the latest checkpoint into `out` (written to a temp folder, then renamed)."""
+    model_dir = latest_model_dir(checkpoints)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        merger = FSDPModelMerger(ModelMergerConfig(operation="merge", backend="fsdp", local_dir=str(model_dir),
+                                                   target_dir=str(staging)))
+        merger.merge_and_save()
+        merger.cleanup()
+        hf_dir = model_dir / "huggingface"
+        for name in _PROCESSOR_FILES:
+            if (hf_dir / name).exists() and not (staging / name).exists():
+                shutil.copy2(hf_dir / name, staging / name)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", type=Path, required=True, help="trainer.default_local_dir of the stage")
+    parser.add_argument("--out", type=Path, required=True, help="Hugging Face folder to write")
+    args = parser.parse_args()
+    print(export(args.checkpoints, args.out))
+
+
+if __name__ == "__main__":
+    main()
