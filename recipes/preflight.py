@@ -107,6 +107,17 @@ def check_legacy_reward_key(cfg: DictConfig) -> Iterator[Finding]:
                       "use reward.custom_reward_function.path instead")
 
 
+def check_verl_validation(cfg: DictConfig) -> Iterator[Finding]:
+    """verl's own consistency checks (batch sizes against GPUs, micro-batches, ...), run as main_ppo runs them."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    try:
+        validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    except (AssertionError, ValueError) as err:
+        yield Finding("BLOCKER", "actor_rollout_ref / data batch sizes", f"verl rejects the config: {_first_line(err)}")
+
+
 def check_reward(cfg: DictConfig, row: dict | None) -> Iterator[Finding]:
     """The reward loads the way verl loads it, and scores a real row with the configured kwargs."""
     from verl.trainer.ppo.reward import get_custom_reward_fn
@@ -246,6 +257,7 @@ def run_checks(
         first_row = _first_row(train_files)
         checks = [
             lambda: check_legacy_reward_key(cfg),
+            lambda: check_verl_validation(cfg),
             lambda: check_parquet_files(train_files, "data.train_files"),
             lambda: check_parquet_files(cfg.data.val_files, "data.val_files"),
             lambda: check_model(model, "actor_rollout_ref.model.path"),

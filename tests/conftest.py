@@ -15,3 +15,14 @@ def tiny_ckpt():
     from pathvlm_tiny import tiny_checkpoint
 
     return tiny_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory):
+    """The embedded demo set, built once per test session with the real CLI."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo_data")
+    subprocess.run([sys.executable, "-m", "data_prep", "demo", "--out-dir", str(out)], check=True)
+    return out
