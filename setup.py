@@ -60,6 +60,7 @@ setup(
     package_data={
         "pathvlm_conf": ["*.yaml", "**/*.yaml"],
         "pathvlm_tiny": ["*.jinja"],
+        "pathvlm_rewards": ["defaults.yaml", "templates/*.txt"],
         "data_prep": ["templates/*"],
         "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu"],
     },

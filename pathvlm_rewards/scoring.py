@@ -1,0 +1,84 @@
+"""`compute_score`: the function verl calls for every response (reward.custom_reward_function)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pathvlm_rewards.answers import answer_accuracy, prediction
+from pathvlm_rewards.config import JudgeConfig, config_for_call
+from pathvlm_rewards.tags import answer_block, format_reward
+
+# Every key of the result, always present, in this order (verl builds one array per key).
+RESULT_KEYS = (
+    "score", "accuracy", "format", "process", "integrity", "knowledge",
+    "judge_fallback", "judge_error", "acc", "pred",
+)
+
+
+def _question(extra_info: Mapping) -> str:
+    question = extra_info.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"the process reward needs extra_info['question'] (the question text) "
+                         f"(row index {extra_info.get('index')!r})")
+    return question
+
+
+async def _process(config: JudgeConfig, solution_str: str, ground_truth: str, extra_info: Mapping,
+                   correct: bool) -> tuple[float, float, bool, bool]:
+    from pathvlm_rewards.judge import JudgeSample, get_judge
+    from pathvlm_rewards.judge.image import judge_image
+
+    options = extra_info.get("options")
+    sample = JudgeSample(
+        question=_question(extra_info),
+        options=[] if options is None else [str(option) for option in options],
+        gold=str(ground_truth),
+        correct=correct,
+        response=solution_str,
+        image=judge_image(extra_info, config.max_image_pixels),
+    )
+    verdict = await get_judge(config).score(sample)
+    return verdict.integrity, verdict.knowledge, verdict.fallback, verdict.error
+
+
+async def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: Mapping[str, Any] | None = None,
+    **reward_kwargs: Any,
+) -> dict[str, float | str]:
+    """Score one response: accuracy, format and (when weighted) the judge's process reward.
+
+    Returns the keys of RESULT_KEYS for every sample. Never raises on model output; raises ValueError
+    on bad configuration or a row that breaks the data contract (naming the field and row index).
+    """
+    config = config_for_call(reward_kwargs)
+    weights = config.weights
+    info: Mapping[str, Any] = extra_info if extra_info is not None else {}
+    block = answer_block(solution_str)
+    # Always evaluated (it also checks the row's ground truth); reported only when weighted.
+    raw_accuracy = answer_accuracy(block if block is not None else "", ground_truth, info)
+    accuracy = raw_accuracy if weights.accuracy else 0.0
+    form = format_reward(solution_str) if weights.format else 0.0
+    integrity = knowledge = process = 0.0
+    fallback = error = False
+    if weights.process:
+        integrity, knowledge, fallback, error = await _process(
+            config.judge, solution_str, ground_truth, info, correct=raw_accuracy >= 1.0
+        )
+        process = (integrity + knowledge) / 2
+    score = weights.accuracy * accuracy + weights.format * form + weights.process * process
+    return {
+        "score": float(score),
+        "accuracy": float(accuracy),
+        "format": float(form),
+        "process": float(process),
+        "integrity": float(integrity),
+        "knowledge": float(knowledge),
+        "judge_fallback": 1.0 if fallback else 0.0,
+        "judge_error": 1.0 if error else 0.0,
+        "acc": float(accuracy),
+        "pred": prediction(block, info),
+    }

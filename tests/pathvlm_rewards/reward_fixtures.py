@@ -1,0 +1,103 @@
+"""Helpers for the reward tests: realistic rows, judge reward_kwargs, and a real OpenAI-protocol HTTP server."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from PIL import Image
+
+OPTIONS = ["A) Squamous cell carcinoma", "B) Adenocarcinoma", "C) Type B cells", "D) A benign neoplasm"]
+
+
+def png_bytes(size=(48, 32), color=(200, 90, 140)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mcq_info(**extra) -> dict:
+    info = {"answer_type": "mcq", "options": list(OPTIONS), "index": 7, "split": "grpo_train",
+            "question": "What is the most likely diagnosis for this colon biopsy?", "image_bytes": png_bytes()}
+    info.update(extra)
+    return info
+
+
+def judge_kwargs(server_url: str | None, cache_dir, **judge) -> dict:
+    """reward_kwargs with the process reward on, judging through `server_url`."""
+    settings = {"backend": "openai", "model": "judge-vl", "base_url": server_url, "api_key_env": "PATHVLM_TEST_KEY",
+                "timeout_s": 5.0, "max_retries": 2, "call_cap_s": 10.0, "max_concurrency": 4,
+                "cache_dir": str(cache_dir)}
+    settings.update(judge)
+    return {"weights": {"accuracy": 1.0, "format": 1.0, "process": 1.0}, "judge": settings}
+
+
+class JudgeServer:
+    """Speaks POST /v1/chat/completions. Each request takes the next planned behaviour (else `default`):
+    {"status": int, "delay": seconds, "content": reply text, "body": raw bytes, "headers": {...}}."""
+
+    def __init__(self):
+        self.plan: deque[dict] = deque()
+        self.default = {"content": json.dumps({"integrity_score": 0.6, "knowledge_score": 1.0})}
+        self.requests: list[dict] = []
+        self.in_flight = self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between header and body writes
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with server._lock:
+                    behaviour = server.plan.popleft() if server.plan else dict(server.default)
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    server.requests.append({"path": self.path, "headers": headers, "json": json.loads(body)})
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(behaviour.get("delay", 0.0))
+                    self._reply(behaviour)
+                except OSError:  # the client gave up (timeout): nothing to answer
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _reply(self, behaviour):
+                status = behaviour.get("status", 200)
+                if "body" in behaviour:
+                    payload = behaviour["body"]
+                elif status == 200:
+                    payload = json.dumps({
+                        "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "judge-vl",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": behaviour["content"]}}],
+                    }).encode()
+                else:
+                    payload = json.dumps({"error": {"message": f"status {status}", "type": "test"}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in behaviour.get("headers", {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()

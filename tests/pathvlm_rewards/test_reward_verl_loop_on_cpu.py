@@ -1,0 +1,115 @@
+"""verl 0.9.1 loads and runs the reward from a composed trainer config: its loader, its reward loop worker,
+and the Ray reward-loop manager that ships it to a worker process (nothing of verl is mocked)."""
+
+import asyncio
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from reward_fixtures import OPTIONS, mcq_info
+
+from pathvlm_rewards import RESULT_KEYS
+
+RESPONSES = [
+    "<think>Crowded glands.</think><answer>B) Adenocarcinoma</answer>",
+    "<think>Keratin.</think><answer>A) Squamous cell carcinoma</answer>",
+    "<answer>B</answer>",
+    "<think>Unsure.</think><answer>A or B</answer>",
+]
+TRAINER_YAML = """
+hydra:
+  searchpath:
+    - pkg://verl.trainer.config
+defaults:
+  - ppo_trainer
+  - _self_
+reward:
+  custom_reward_function:
+    reward_kwargs:
+      weights: {accuracy: 1.0, format: 0.5, process: 0.0}
+      judge: {max_tokens: 64}
+"""
+
+
+@pytest.fixture(scope="module")
+def trainer_config(tiny_ckpt, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conf")
+    (folder / "trainer.yaml").write_text(TRAINER_YAML)
+    with initialize_config_dir(config_dir=str(folder), version_base=None):
+        return compose("trainer", overrides=[
+            "reward.custom_reward_function.path=pkg://pathvlm_rewards",
+            "reward.custom_reward_function.name=compute_score",
+            "reward.num_workers=1",
+            f"actor_rollout_ref.model.path={tiny_ckpt}",
+        ])
+
+
+def _batch(tokenizer):
+    """A DataProto shaped like the trainer's: left-padded prompts, right-padded responses ending in EOS."""
+    from verl import DataProto
+
+    prompts = [tokenizer(f"Question {i}").input_ids for i in range(len(RESPONSES))]
+    responses = [tokenizer(r).input_ids + [tokenizer.eos_token_id] for r in RESPONSES]
+    plen, rlen, pad = max(map(len, prompts)), max(map(len, responses)), tokenizer.pad_token_id
+    prompt_ids = torch.tensor([[pad] * (plen - len(p)) + p for p in prompts])
+    response_ids = torch.tensor([r + [pad] * (rlen - len(r)) for r in responses])
+    mask = torch.tensor([[0] * (plen - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (rlen - len(r))
+                         for p, r in zip(prompts, responses, strict=True)])
+    n = len(RESPONSES)
+    return DataProto.from_dict(
+        tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": mask,
+                 "input_ids": torch.cat([prompt_ids, response_ids], dim=1)},
+        non_tensors={
+            "data_source": np.array(["pathmmu"] * n, dtype=object),
+            "reward_model": np.array([{"style": "rule", "ground_truth": "B) Adenocarcinoma"}] * n, dtype=object),
+            "extra_info": np.array([mcq_info(index=i) for i in range(n)], dtype=object),
+        },
+    )
+
+
+EXPECTED_SCORES = [1.5, 0.5, 1.0, 0.5]  # accuracy + 0.5 * format, from the weights in TRAINER_YAML
+
+
+def test_verl_loader_binds_reward_kwargs_and_awaits(trainer_config):
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    fn = get_custom_reward_fn(trainer_config)
+    assert inspect.iscoroutinefunction(fn)
+    result = asyncio.run(fn(data_source="pathmmu", solution_str=RESPONSES[0], ground_truth="B) Adenocarcinoma",
+                            extra_info={"answer_type": "mcq", "options": OPTIONS, "index": 0}))
+    assert tuple(result) == RESULT_KEYS and result["score"] == 1.5
+
+
+def test_verl_reward_loop_worker_scores_a_batch(trainer_config):
+    from verl.experimental.reward_loop import RewardLoopWorker
+
+    worker = RewardLoopWorker(trainer_config)
+    outputs = worker.loop.run_until_complete(worker.compute_score_batch(_batch(worker.input_tokenizer)))
+    assert [o["reward_score"] for o in outputs] == EXPECTED_SCORES
+    assert all(tuple(o["reward_extra_info"]) == RESULT_KEYS for o in outputs)
+    assert [o["reward_extra_info"]["pred"] for o in outputs] == ["B", "A", "B", ""]
+
+
+def test_verl_ray_reward_loop_manager_and_validation_metrics(trainer_config):
+    import ray
+    from transformers import AutoTokenizer
+    from verl.experimental.reward_loop import RewardLoopManager
+    from verl.trainer.ppo.metric_utils import process_validation_metrics
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
+    try:
+        manager = RewardLoopManager(trainer_config)
+        tokenizer = AutoTokenizer.from_pretrained(trainer_config.actor_rollout_ref.model.path)
+        scored = manager.compute_rm_score(_batch(tokenizer))
+    finally:
+        ray.shutdown()
+    assert scored.batch["rm_scores"].sum(dim=1).tolist() == EXPECTED_SCORES
+    assert scored.meta_info["reward_extra_keys"] == list(RESULT_KEYS)
+    infos = {key: scored.non_tensor_batch[key] for key in RESULT_KEYS}
+    metrics = process_validation_metrics(["pathmmu"] * 4, ["u1", "u1", "u2", "u2"], infos)["pathmmu"]
+    assert metrics["acc"]["mean@2"] == pytest.approx(0.5)  # acc 1,0 | 1,0
+    assert "maj@2/mean" in metrics["acc"]  # `pred` enables verl's majority vote
+    assert "pred" not in metrics  # strings are votes, not metrics
