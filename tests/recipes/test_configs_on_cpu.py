@@ -49,9 +49,9 @@ def test_one_pixel_budget_reaches_processor_and_vllm(pixels):
     cfg = compose_stage("pathvlm_grpo", [f"pixels={pixels}"])
     OmegaConf.resolve(cfg)
     budget = OmegaConf.load(f"conf/pixels/{pixels}.yaml")
-    size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
-    assert cfg.data.mm_processor_kwargs.size == size
-    assert cfg.actor_rollout_ref.rollout.engine_kwargs.vllm.mm_processor_kwargs.size == size
+    expected = {"min_pixels": budget.min_pixels, "max_pixels": budget.max_pixels}
+    assert cfg.data.mm_processor_kwargs == expected
+    assert cfg.actor_rollout_ref.rollout.engine_kwargs.vllm.mm_processor_kwargs == expected
 
 
 def test_sft_config_holds_the_paper_settings():
