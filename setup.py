@@ -61,6 +61,7 @@ setup(
         "pathvlm_conf": ["*.yaml", "**/*.yaml"],
         "pathvlm_tiny": ["*.jinja"],
         "pathvlm_rewards": ["defaults.yaml", "templates/*.txt"],
+        "pathvlm_eval": ["*.yaml"],
         "data_prep": ["templates/*"],
         "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu"],
     },

@@ -1,0 +1,65 @@
+"""What every generation engine takes and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Decoding settings shared by all engines (temperature 0 = greedy)."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class PixelBudget:
+    """The processor's image budget, the same numbers training uses (conf/pixels)."""
+
+    min_pixels: int
+    max_pixels: int
+
+    def processor_kwargs(self) -> dict[str, dict[str, int]]:
+        """The budget as Qwen2.5-VL's image processor takes it (and as verl's data.mm_processor_kwargs passes it)."""
+        return {"size": {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt (already rendered through the chat template), its images and how many samples to draw."""
+
+    text: str
+    images: list[Image.Image]
+    n: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One sampled response: decoded text (special tokens skipped, as verl decodes for the reward),
+    the number of generated tokens (end-of-turn token included) and why generation stopped."""
+
+    text: str
+    num_tokens: int
+    finish_reason: str  # "stop" or "length"
+
+
+class Engine(Protocol):
+    """A loaded model that generates for a batch of requests."""
+
+    processor: object
+
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Generation]]:
+        """`request.n` generations per request, in request order."""
+        ...
+
+    def close(self) -> None:
+        """Free the model's memory."""
+        ...

@@ -1,0 +1,151 @@
+"""report.md: the paper's tables with our numbers beside the paper's, then every breakdown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pathvlm_eval.reference import Reference, ReferenceTable
+from pathvlm_eval.results import find_group
+
+DASH = "–"
+
+
+def _pct(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.1f}"
+
+
+def _accuracy(metrics: Mapping[str, Any] | None, scoring: str) -> str:
+    if not metrics:
+        return DASH
+    m = metrics[scoring]
+    ci = f" [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}]" if m["ci"] else ""
+    return f"{_pct(m['accuracy'])}{ci}"
+
+
+def _tokens(metrics: Mapping[str, Any] | None) -> str:
+    return DASH if not metrics or metrics["mean_output_tokens"] is None else f"{metrics['mean_output_tokens']:.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def _paper_table(table: ReferenceTable, results: Mapping[str, Any]) -> list[str]:
+    """Our models (strict, then lenient) each followed by its reference row; then the other paper rows."""
+    rows, shown = [], set()
+    for model in results["models"]:
+        cells = [find_group(model, c.filter) for c in table.columns]
+        if table.metric == "accuracy":
+            for scoring in ("strict", "lenient"):
+                rows.append([f"**{model['name']}** (ours)", scoring, *(_accuracy(m, scoring) for m in cells)])
+        else:
+            rows.append([f"**{model['name']}** (ours)", "all samples", *(_tokens(m) for m in cells)])
+        paper_row = table.row(model["reference"])
+        if paper_row:
+            shown.add(paper_row.id)
+            rows.append([f"↳ paper: {paper_row.label}", "paper",
+                         *(f"{paper_row.values[c.label]:.2f}" if c.label in paper_row.values else DASH
+                           for c in table.columns)])
+    for paper_row in table.rows:
+        if paper_row.id not in shown:
+            rows.append([f"paper: {paper_row.label}", "paper",
+                         *(f"{paper_row.values[c.label]:.2f}" if c.label in paper_row.values else DASH
+                           for c in table.columns)])
+    unit = "accuracy % [95% CI]" if table.metric == "accuracy" else "tokens"
+    return [f"### {table.title}", "", f"Paper source: {table.source}. Ours: {unit}.", "",
+            *_table(["Model", "Scoring", *(c.label for c in table.columns)], rows), ""]
+
+
+def _summary(results: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for model in results["models"]:
+        m = find_group(model, {})
+        if not m:
+            continue
+        rows.append([model["name"], str(m["n_questions"]), str(m["n_samples"]), _accuracy(m, "strict"),
+                     _accuracy(m, "lenient"), _pct(m["strict"]["format_rate"]), _pct(m["strict"]["hedge_rate"]),
+                     _pct(m["lenient"]["hedge_rate"]), _tokens(m), _pct(m["truncation_rate"])])
+    header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "Format %", "Hedge % (strict)",
+              "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
+    return ["## Overall", "", *_table(header, rows), ""]
+
+
+def _groups(results: Mapping[str, Any]) -> list[str]:
+    labels = list(dict.fromkeys(g["label"] for model in results["models"] for g in model["groups"]
+                                if g["filter"]))
+    header = ["Group", *(f"{m['name']} {s}" for m in results["models"] for s in ("strict", "lenient")),
+              *(f"{m['name']} format %" for m in results["models"])]
+    rows = []
+    for label in labels:
+        metrics = [next((g["metrics"] for g in m["groups"] if g["label"] == label), None) for m in results["models"]]
+        count = next(m["n_questions"] for m in metrics if m)
+        rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in ("strict", "lenient")),
+                     *(_pct(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
+    return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *_table(header, rows), ""]
+
+
+def _sampling(results: Mapping[str, Any]) -> list[str]:
+    if results["generation"]["n"] < 2:
+        return []
+    overall = [(model["name"], find_group(model, {})) for model in results["models"]]
+    overall = [(name, m) for name, m in overall if m]
+    ks = sorted({k for _, m in overall for k in m["strict"]["pass_at_k"]}, key=int)
+    rows = []
+    for name, m in overall:
+        for scoring in ("strict", "lenient"):
+            rows.append([name, scoring, *(_pct(m[scoring]["pass_at_k"].get(k)) for k in ks),
+                         _pct(m[scoring]["majority_accuracy"])])
+    n = results["generation"]["n"]
+    return [f"## Sampling (n = {n}, overall)", "", *_table(["Model", "Scoring", *(f"pass@{k} %" for k in ks),
+                                                          f"majority of {n} %"], rows), ""]
+
+
+def _reasoning(results: Mapping[str, Any]) -> list[str]:
+    if not results["scoring"]["reasoning"]:
+        return []
+    rows = []
+    for model in results["models"]:
+        for g in model["groups"]:
+            r = g["metrics"]["reasoning"]
+            rows.append([model["name"], g["label"], *(DASH if r[k] is None else f"{r[k]:.3f}"
+                                                      for k in ("integrity", "knowledge", "process")),
+                         _pct(r["judge_fallback_rate"]), _pct(r["judge_error_rate"])])
+    return ["## Reasoning scores (process-reward judge)", "",
+            *_table(["Model", "Group", "Integrity", "Knowledge", "Process", "Judge fallback %", "Judge error %"],
+                    rows), ""]
+
+
+def render_report(results: Mapping[str, Any], reference: Reference, plots: Sequence[Path]) -> str:
+    gen = results["generation"]
+    decoding = "greedy" if gen["temperature"] == 0 else f"temperature {gen['temperature']}, top-p {gen['top_p']}"
+    scoring = results["scoring"]
+    versions = ", ".join(scoring["reward_versions"]) or DASH
+    lines = [
+        "# Evaluation report", "",
+        f"- Created (UTC): {results['created_utc']}",
+        f"- Data: {', '.join(results['files'])}"
+        + (f" (first {results['limit']} rows of each)" if results["limit"] else ""),
+        f"- Engine: {results['engine']}; {decoding}; n = {gen['n']}; max new tokens {gen['max_new_tokens']}; "
+        f"pixels {results['pixels']['min_pixels']}–{results['pixels']['max_pixels']}",
+        f"- Scoring: `{scoring['module']}` (reward version {versions})",
+        "",
+        "**Strict** = the training reward's own accuracy: only the single `<answer>` block counts, exactly as the "
+        "policy was trained. **Lenient** = the same answer check on the answer extracted leniently (for models that "
+        "ignore the format, e.g. the base Qwen2.5-VL). The two are never mixed. Intervals: 95% percentile bootstrap "
+        f"over questions ({results['metrics_settings']['bootstrap_resamples']} resamples). Hedge = an answer "
+        "naming several options (never counted correct).",
+        "",
+        "## Comparison with the paper", "",
+        f"Reference numbers: {reference.source}. {reference.caveat}", "",
+    ]
+    for table in reference.tables:
+        lines += _paper_table(table, results)
+    lines += _summary(results) + _groups(results) + _sampling(results) + _reasoning(results)
+    if len(scoring["reward_versions"]) > 1:
+        lines += ["**Warning:** samples were scored by several reward versions; re-run with scoring.rescore=true.", ""]
+    if plots:
+        lines += ["## Plots", "", *(f"![{p.stem}]({p.as_posix()})" for p in plots), ""]
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""The evaluation run: generate what is missing, score it, then write results.json, plots and report.md."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from pathvlm_eval.chat import render_prompt
+from pathvlm_eval.config import EvalConfig, ModelSpec, load_config
+from pathvlm_eval.data import EvalItem, load_items
+from pathvlm_eval.engines import Generation, Request, create_engine, resolve_engine_name
+from pathvlm_eval.files import write_json, write_text
+from pathvlm_eval.plots import draw_plots
+from pathvlm_eval.reference import load_reference
+from pathvlm_eval.report import render_report
+from pathvlm_eval.results import build_results
+from pathvlm_eval.scoring import Scorer
+from pathvlm_eval.store import SampleStore
+
+log = logging.getLogger(__name__)
+Pending = tuple[EvalItem, list[int]]  # a question and its sample numbers still to generate
+
+
+def _batches(pending: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:
+    for start in range(0, len(pending), size):
+        yield pending[start:start + size]
+
+
+def _record(model: ModelSpec, item: EvalItem, sample: int, engine: str, generation: Generation,
+            scores: dict[str, Any], reward_version: Any) -> dict[str, Any]:
+    """One line of samples/<model>.jsonl: the question's identity, the response, its scores."""
+    return {"model": model.name, "prompt_id": item.prompt_id, "sample": sample, "data_source": item.data_source,
+            "split": item.split, "index": item.index, "answer_type": item.answer_type,
+            "ground_truth": item.ground_truth, "response": generation.text, "output_tokens": generation.num_tokens,
+            "finish_reason": generation.finish_reason, "engine": engine, **scores, "reward_version": reward_version}
+
+
+def generate_missing(config: EvalConfig, model: ModelSpec, items: Sequence[EvalItem], scorer: Scorer,
+                     engine_name: str, store: SampleStore) -> int:
+    """Generate and score every (question, sample) of `model` not yet in `store`; returns how many."""
+    done = store.done()
+    pending = [(item, missing) for item in items
+               if (missing := [s for s in range(config.n) if (item.prompt_id, s) not in done])]
+    total = sum(len(samples) for _, samples in pending)
+    log.info("%s: %d samples stored, %d to generate", model.name, len(done), total)
+    if not total:
+        return 0
+    engine = create_engine(engine_name, model.path, config.pixels, config.engine_kwargs(engine_name),
+                           config.sampling.seed)
+    try:
+        with store, tqdm(total=total, desc=f"generate {model.name}", unit="sample") as bar:
+            for batch in _batches(pending, config.batch_size(engine_name)):
+                requests = [Request(render_prompt(engine.processor, item.prompt), item.images(), len(samples))
+                            for item, samples in batch]
+                outputs = engine.generate(requests, config.sampling)
+                flat = [(item, sample, generation) for (item, samples), generations in zip(batch, outputs, strict=True)
+                        for sample, generation in zip(samples, generations, strict=True)]
+                scores = scorer.score([f[0] for f in flat], [f[2].text for f in flat])
+                store.append(_record(model, item, sample, engine_name, generation, score, scorer.version)
+                             for (item, sample, generation), score in zip(flat, scores, strict=True))
+                bar.update(len(flat))
+    finally:
+        engine.close()
+    return total
+
+
+def rescore(store: SampleStore, items: Sequence[EvalItem], scorer: Scorer) -> None:
+    """Replace the scores of the stored samples of these questions with the installed reward code's
+    (responses unchanged; samples of other questions are kept as they are)."""
+    by_id = {item.prompt_id: item for item in items}
+    records = store.load()
+    chosen = [r for r in records if r["prompt_id"] in by_id]
+    if not chosen:
+        return
+    scores = scorer.score([by_id[r["prompt_id"]] for r in chosen], [r["response"] for r in chosen])
+    rescored = iter([{**r, **s, "reward_version": scorer.version} for r, s in zip(chosen, scores, strict=True)])
+    store.rewrite([next(rescored) if r["prompt_id"] in by_id else r for r in records])
+    log.info("%s: rescored %d samples", store.path.stem, len(chosen))
+
+
+def evaluate(cfg: DictConfig | EvalConfig) -> Path:
+    """Run the evaluation `cfg` describes (see conf/pathvlm_eval.yaml); returns the run folder."""
+    config = cfg if isinstance(cfg, EvalConfig) else load_config(cfg)
+    reference = load_reference(config.reference)
+    unknown = {m.reference for m in config.models if m.reference} - reference.row_ids()
+    if unknown:
+        raise ValueError(f"models.*.reference {sorted(unknown)} not in the reference tables; "
+                         f"known ids: {sorted(reference.row_ids())}")
+    items = load_items(config.files, config.limit)
+    scorer = Scorer(config.scoring_module, config.reward_kwargs)
+    engine_name = resolve_engine_name(config.engine)
+    out = config.output_dir
+    stores = {m.name: SampleStore(out / "samples" / f"{m.name}.jsonl") for m in config.models}
+    try:
+        for model in config.models:
+            store = stores[model.name]
+            store.check_meta({"model_path": model.path, "sampling": asdict(config.sampling),
+                              "pixels": asdict(config.pixels)})
+            if config.rescore:
+                rescore(store, items, scorer)
+            generate_missing(config, model, items, scorer, engine_name, store)
+    finally:
+        scorer.close()
+    records = {name: store.load() for name, store in stores.items()}
+    results = build_results(config, items, records, reference, engine_name, scorer.reasoning)
+    write_json(out / "results.json", results)
+    plots = draw_plots(results, reference, out / "plots") if config.plots else []
+    write_text(out / "report.md", render_report(results, reference, [p.relative_to(out) for p in plots]))
+    log.info("results: %s, report: %s", out / "results.json", out / "report.md")
+    return out
