@@ -14,10 +14,6 @@ from verl.model_merger.base_model_merger import ModelMergerConfig
 from verl.model_merger.fsdp_model_merger import FSDPModelMerger
 from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 
-# Processor/tokenizer files the merger does not copy but a loadable VLM folder needs.
-_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json",
-                    "chat_template.jinja", "chat_template.json")
-
 
 def latest_model_dir(checkpoints: Path) -> Path:
     """The newest `global_step_N` model folder: `actor/` for GRPO runs, the step folder itself for SFT."""
@@ -32,16 +28,13 @@ def export(checkpoints: Path, out: Path) -> Path:
     """Merge the latest checkpoint into `out` (written to a temp folder, then renamed)."""
     model_dir = latest_model_dir(checkpoints)
     out.parent.mkdir(parents=True, exist_ok=True)
+    hf_dir = model_dir / "huggingface"
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         merger = FSDPModelMerger(ModelMergerConfig(operation="merge", backend="fsdp", local_dir=str(model_dir),
-                                                   target_dir=str(staging)))
-        merger.merge_and_save()
+                                                   target_dir=str(staging), hf_model_config_path=str(hf_dir)))
+        merger.merge_and_save()  # weights, config, processor and tokenizer
         merger.cleanup()
-        hf_dir = model_dir / "huggingface"
-        for name in _PROCESSOR_FILES:
-            if (hf_dir / name).exists() and not (staging / name).exists():
-                shutil.copy2(hf_dir / name, staging / name)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
