@@ -1,0 +1,148 @@
+"""The `hf` rollout server: a Ray actor answering verl's token-in/token-out `generate` with transformers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import torch
+from transformers import AutoModelForImageTextToText
+from verl.utils.config import omega_conf_to_dataclass
+from verl.utils.model import convert_weight_keys
+from verl.workers.config import HFModelConfig, RolloutConfig
+from verl.workers.rollout.replica import TokenOutput
+
+from pathvlm_cpu import generation
+
+logger = logging.getLogger(__name__)
+
+
+def server_name(replica_rank: int) -> str:
+    """Ray actor name of a replica's server, how the in-worker adapter finds it."""
+    return f"hf_server_{replica_rank}"
+
+
+class HFRolloutServer:
+    """Holds a copy of the policy and samples from it one request at a time.
+
+    Weights arrive from the actor through `load_weights` (in place, by HF parameter name); the
+    KV cache is transformers' own, per request, so the cache/sleep controls are no-ops.
+    """
+
+    def __init__(self, config: RolloutConfig, model_config: HFModelConfig, replica_rank: int) -> None:
+        self.config: RolloutConfig = omega_conf_to_dataclass(config)
+        self.model_config: HFModelConfig = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig)
+        self.replica_rank = replica_rank
+        self.global_steps: int | None = None
+        override = dict(self.model_config.override_config or {})
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            self.model_config.local_path,
+            dtype=getattr(torch, self.config.dtype),
+            attn_implementation=override.get("attn_implementation", "sdpa"),
+            trust_remote_code=self.model_config.trust_remote_code,
+        ).eval()
+        self._parameters = self._parameters_by_hf_name()
+        tokenizer = self.model_config.tokenizer
+        hf_config = self.model.config
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_token_ids = self._eos_token_ids()
+        self.suppress_ids = generation.suppressed_token_ids(
+            hf_config, len(tokenizer), self.model.get_input_embeddings().num_embeddings
+        )
+        self.image_token_id = getattr(hf_config, "image_token_id", None)
+        # One request at a time: the model is shared and torch already uses every core.
+        self._lock = asyncio.Lock()
+
+    def _parameters_by_hf_name(self) -> dict[str, torch.Tensor]:
+        """The model's tensors under the names verl's engine exports (same `convert_weight_keys`)."""
+        return convert_weight_keys(dict(self.model.state_dict(keep_vars=True)), self.model)
+
+    def _eos_token_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.model_config.tokenizer.eos_token_id
+        return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+    async def generate(
+        self,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        request_id: str,
+        image_data: list[Any] | None = None,
+        video_data: list[Any] | None = None,
+        audio_data: list[Any] | None = None,
+        mm_processor_kwargs: dict[str, Any] | None = None,
+        priority: int = 0,
+        **unused: Any,
+    ) -> TokenOutput:
+        """Sample one response to `prompt_ids` (image placeholders already expanded) and its images."""
+        if video_data or audio_data:
+            raise NotImplementedError(f"request {request_id}: the hf rollout serves text and images only")
+        prompt_ids = [int(token) for token in prompt_ids]
+        processor = self.model_config.processor
+        vision = generation.vision_inputs(
+            getattr(processor, "image_processor", None), image_data, mm_processor_kwargs, prompt_ids,
+            self.image_token_id, getattr(getattr(processor, "image_processor", None), "merge_size", 1),
+        )
+        budget = generation.max_new_tokens(sampling_params, len(prompt_ids), self.config.prompt_length,
+                                           self.config.response_length, self.config.max_model_len)
+        eos = self.eos_token_ids + [int(t) for t in sampling_params.get("stop_token_ids") or []]
+        async with self._lock:
+            result = await asyncio.to_thread(
+                generation.generate, self.model, prompt_ids, vision, sampling_params, budget, eos,
+                self.pad_token_id, self.suppress_ids,
+            )
+        return TokenOutput(
+            token_ids=result.token_ids,
+            log_probs=result.log_probs if sampling_params.get("logprobs") else None,
+            stop_reason="completed",
+            num_preempted=0,
+            extra_fields={"global_steps": self.global_steps},
+        )
+
+    @torch.no_grad()
+    def load_weights(self, named_tensors: list[tuple[str, torch.Tensor]]) -> int:
+        """Copy actor weights into the model in place; unknown names are an error."""
+        unknown = [name for name, _ in named_tensors if name not in self._parameters]
+        if unknown:
+            raise KeyError(f"hf rollout: the actor sent weights the rollout model lacks: {unknown[:5]}")
+        for name, tensor in named_tensors:
+            self._parameters[name].data.copy_(tensor)
+        return len(named_tensors)
+
+    def weight_names(self) -> list[str]:
+        return sorted(self._parameters)
+
+    def set_global_steps(self, global_steps: int | None) -> None:
+        self.global_steps = global_steps
+
+    # Controls verl's replicas and trainers call. Weights stay resident and transformers keeps no
+    # KV pool between requests, so there is nothing to free, restore or abort.
+    async def wake_up(self, tags: list[str] | None = None) -> None:
+        """Weights are always resident."""
+
+    async def sleep(self) -> None:
+        """Nothing to free."""
+
+    async def clear_kv_cache(self) -> None:
+        """The KV cache lives only for one request."""
+
+    async def release_kv_cache(self) -> None:
+        """The KV cache lives only for one request."""
+
+    async def resume_kv_cache(self) -> None:
+        """The KV cache lives only for one request."""
+
+    async def abort_all_requests(self, reject_request: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """Requests run to completion (no partial rollout): nothing is aborted."""
+        return {"aborted_count": 0, "request_ids": []}
+
+    async def resume_generation(self) -> None:
+        """Nothing was paused."""
+
+    async def start_profile(self, **kwargs: Any) -> None:
+        """No profiler."""
+
+    async def stop_profile(self) -> None:
+        """No profiler."""
