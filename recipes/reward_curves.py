@@ -1,9 +1,11 @@
-"""Per-step reward-component curves from verl's rollout dumps (`trainer.rollout_data_dir`).
+"""Per-step reward curves from verl's sample dumps (`<dump dir>/<step>.jsonl`).
 
-verl 0.9.1 logs reward components per data source only for validation; during training it writes
-every sample, with all reward keys, to `<rollout_data_dir>/<step>.jsonl`. This aggregates them:
+verl 0.9.1 dumps training samples with their total score only (`trainer.rollout_data_dir`) and
+validation samples with every reward component (`trainer.validation_data_dir`). This plots the mean of
+each component per step, one line per (folder, component):
 
-    python -m recipes.reward_curves runs/stage2_grpo/rollouts --out runs/stage2_grpo/reward_curves.png
+    python -m recipes.reward_curves runs/stage2_grpo/rollouts runs/stage2_grpo/validation \
+        --out runs/stage2_grpo/reward_curves.png
 """
 
 from __future__ import annotations
@@ -63,11 +65,12 @@ def plot(curves: dict[str, dict[int, float]], out: Path, title: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("rollout_dir", type=Path)
+    parser.add_argument("dump_dirs", type=Path, nargs="+", help="rollout and/or validation dump folders")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    curves = step_means(args.rollout_dir)
-    plot(curves, args.out, title=args.rollout_dir.parent.name)
+    curves = {f"{folder.name}/{key}": per_step for folder in args.dump_dirs
+              for key, per_step in step_means(folder).items()}
+    plot(curves, args.out, title=args.dump_dirs[0].parent.name)
     for key, per_step in curves.items():
         print(f"{key}: " + " ".join(f"{step}:{value:.3f}" for step, value in per_step.items()))
     print(args.out)

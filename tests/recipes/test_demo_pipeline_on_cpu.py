@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 GRPO_STAGES = ("stage2_grpo", "stage3_grpo_dual")
 REWARD_KEYS = ("score", "accuracy", "format", "process", "integrity", "knowledge", "judge_fallback")
@@ -16,6 +18,10 @@ REWARD_KEYS = ("score", "accuracy", "format", "process", "integrity", "knowledge
 def _metrics(run: Path, stage: str) -> list[dict]:
     path = run / "metrics" / "pathvlm-r1" / f"{stage}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _samples(folder: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
 
 
 def _train_steps(records: list[dict]) -> list[dict]:
@@ -31,19 +37,22 @@ def _run(command: list[str], env: dict, log: Path, timeout: int) -> None:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, RUN_DIR=str(run), SFT_STEPS="8", GRPO_STEPS="2", EVAL_LIMIT="6", PYTHON=sys.executable)
+    env = dict(os.environ, RUN_DIR=str(run), SFT_STEPS="30", GRPO_STEPS="2", EVAL_LIMIT="6", PYTHON=sys.executable)
     env.pop("RAY_ADDRESS", None)
     _run(["bash", "recipes/demo_cpu"], env, run / "demo.log", timeout=1500)
     return run, env
 
 
 @pytest.mark.slow
-def test_sft_loss_decreases(demo_run):
+def test_sft_loss_decreases_with_the_vision_tower_frozen(demo_run):
     run, _ = demo_run
     losses = [r["data"]["train/loss"] for r in _metrics(run, "stage1_sft") if "train/loss" in r["data"]]
-    assert len(losses) == 8
-    assert losses[-1] < losses[0]
-    assert (run / "stage1_sft" / "hf" / "config.json").is_file()
+    assert len(losses) == 30
+    assert losses[-1] < 0.8 * losses[0]
+    base = load_file(run / "tiny-qwen2.5-vl" / "model.safetensors")
+    tuned = load_file(run / "stage1_sft" / "hf" / "model.safetensors")  # exported in bf16
+    changed = {name for name in base if not torch.equal(base[name].to(tuned[name].dtype), tuned[name])}
+    assert changed and not any("visual" in name for name in changed)
 
 
 @pytest.mark.slow
@@ -52,14 +61,22 @@ def test_grpo_steps_complete_with_advantages_and_every_reward_component(demo_run
     run, _ = demo_run
     steps = _train_steps(_metrics(run, stage))
     assert [r["step"] for r in steps] == [1, 2]
-    assert any(r["data"]["critic/advantages/max"] > r["data"]["critic/advantages/min"] for r in steps)
-    samples = [json.loads(line) for path in sorted((run / stage / "rollouts").glob("*.jsonl"))
-               for line in path.read_text().splitlines()]
-    assert len(samples) == 2 * 8 * 4  # steps x prompts x group size
-    for sample in samples:
+    for record in steps:  # GRPO: equal rewards everywhere give zero advantages (non-zero: test_grpo_advantages)
+        metrics = record["data"]
+        if metrics["critic/score/max"] == metrics["critic/score/min"]:
+            assert metrics["critic/advantages/max"] == metrics["critic/advantages/min"] == 0
+    rollouts = _samples(run / stage / "rollouts")
+    assert len(rollouts) == 2 * 4 * 4  # steps x prompts x group size, each scored by pathvlm_rewards
+    assert all(0 <= sample["score"] <= 3 for sample in rollouts)
+    # verl 0.9.1 keeps every reward component in validation (before the first and after the last step).
+    validation = _samples(run / stage / "validation")
+    assert sorted({sample["step"] for sample in validation}) == [0, 2]
+    for sample in validation:
         assert all(isinstance(sample[key], int | float) for key in REWARD_KEYS)
-    judged = any(s["process"] > 0 or s["judge_fallback"] > 0 for s in samples)
+    judged = any(sample["process"] > 0 or sample["judge_fallback"] > 0 for sample in validation)
     assert judged == (stage == "stage3_grpo_dual")
+    components = {key for record in _metrics(run, stage) for key in record["data"]}
+    assert {f"val-aux/demo/{key}/mean@1" for key in ("accuracy", "format", "process")} <= components
     assert (run / stage / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
     assert (run / stage / "hf" / "config.json").is_file()
     assert (run / stage / "reward_curves.png").stat().st_size > 0
