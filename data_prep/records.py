@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ANSWER_TYPES = ("mcq", "yesno", "open")
 _OPTION = re.compile(r"^\s*([A-Z])\s*\)\s*(.*\S)\s*$", re.DOTALL)
@@ -14,6 +16,19 @@ _LETTER_TEXT = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*(.+?)\s*$", re.DOTALL)
 
 class SourceError(ValueError):
     """Input that does not follow a dataset's on-disk format; the message names the file, item and field."""
+
+
+def read_json(path: Path, expected: type, shape: str, missing_hint: str = "") -> Any:
+    """Parse a JSON file whose top level must be `expected`; errors name the file and what was expected."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise SourceError(f"{path} not found{missing_hint}") from err
+    except json.JSONDecodeError as err:
+        raise SourceError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, expected):
+        raise SourceError(f"{path}: expected {shape}")
+    return data
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ option_D` (two to four present), `image_path` (relative to ROOT), `modality_type
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_prep.records import Question, Skipped, SourceError, find_gold, lettered
+from data_prep.records import Question, Skipped, SourceError, find_gold, lettered, read_json
 
 ACCESS = ("Open-access", "Restricted-access")
 # The paper's four out-of-domain test sets (PathVLM-R1, Table IV).
@@ -35,12 +34,7 @@ def dataset_files(root: Path, datasets: Sequence[str] | None) -> list[Path]:
 
 def read_omnimedvqa(root: Path, datasets: Sequence[str] | None = None) -> Iterator[Question | Skipped]:
     for path in dataset_files(root, datasets):
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise SourceError(f"{path}: not valid JSON ({err})") from err
-        if not isinstance(entries, list):
-            raise SourceError(f"{path}: expected a list of entries")
+        entries = read_json(path, list, "a list of entries")
         for position, entry in enumerate(entries):
             yield _question(root, entry, path, f"{path}: [{position}]")
 

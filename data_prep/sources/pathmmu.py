@@ -7,11 +7,10 @@ are fetched by the user, so many may be missing: those items are skipped and rep
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_prep.records import Question, Skipped, SourceError, check_options, find_gold
+from data_prep.records import Question, Skipped, SourceError, check_options, find_gold, read_json
 
 SOURCE_SPLITS = ("test", "test_tiny", "val")
 REQUIRED = ("No", "img", "question", "options", "answer")
@@ -28,14 +27,8 @@ def read_pathmmu(
 ) -> Iterator[Question | Skipped]:
     """Every item of the chosen categories (default: all in data.json) and source splits, in file order."""
     data_file = root / "data.json"
-    try:
-        data = json.loads(data_file.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise SourceError(f"{data_file} not found (PathMMU's ROOT holds data.json and images/)") from err
-    except json.JSONDecodeError as err:
-        raise SourceError(f"{data_file}: not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise SourceError(f"{data_file}: expected an object {{category: {{split: [items]}}}}")
+    data = read_json(data_file, dict, "an object {category: {split: [items]}}",
+                     " (PathMMU's ROOT holds data.json and images/)")
     for category in categories if categories is not None else list(data):
         if category not in data:
             raise SourceError(f"{data_file}: no category {category!r} (has {sorted(data)})")

@@ -7,12 +7,11 @@ Frozen splits are converted as they are: same items, same order, nothing re-spli
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_prep.records import Question, Skipped, SourceError, find_gold, lettered
+from data_prep.records import Question, Skipped, SourceError, find_gold, lettered, read_json
 
 _OPTIONS_HEADER = re.compile(r"^\s*options?\s*:\s*", re.IGNORECASE | re.MULTILINE)
 _OPTION_LINE = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*(.+?)\s*$")
@@ -45,14 +44,7 @@ def parse_solution(solution: str) -> tuple[str, str]:
 
 def read_r1json(path: Path, split: str, image_root: Path, data_source: str, ability: str
                 ) -> Iterator[Question | Skipped]:
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise SourceError(f"{path} not found") from err
-    except json.JSONDecodeError as err:
-        raise SourceError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(items, list):
-        raise SourceError(f"{path}: expected a JSON list of {{image, problem, solution}}")
+    items = read_json(path, list, "a JSON list of {image, problem, solution}")
     for position, item in enumerate(items):
         yield _question(item, f"{path}: [{position}]", position, split, image_root, data_source, ability)
 
