@@ -86,7 +86,7 @@ def test_grpo_steps_complete_with_advantages_and_every_reward_component(demo_run
 def test_every_stage_is_evaluated(demo_run):
     run, _ = demo_run
     results = json.loads((run / "eval" / "results.json").read_text())
-    assert set(results["models"]) == {"base", "stage1_sft", "stage2_grpo", "stage3_grpo_dual"}
+    assert {model["name"] for model in results["models"]} == {"base", "stage1_sft", "stage2_grpo", "stage3_grpo_dual"}
     assert (run / "eval" / "report.md").stat().st_size > 0
 
 
