@@ -16,7 +16,7 @@ $(STAMP): setup.py pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	bash recipes/demo_cpu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash recipes/demo_cpu
 
 test: $(STAMP)
 	$(PY) -m ruff check .
