@@ -8,6 +8,9 @@ from collections.abc import Mapping
 
 # verl imports this comma-separated list of modules on `import verl` (in every Ray worker too).
 EXTERNAL_MODULES_VAR = "VERL_USE_EXTERNAL_MODULES"
+# Ray caps every worker it starts at OMP_NUM_THREADS=1 unless the variable is already set; verl's
+# trainer worker and the rollout take turns, so each should use every core.
+THREADS_VAR = "OMP_NUM_THREADS"
 MODULE = "pathvlm_cpu.plugin"
 
 CPU_ENV: dict[str, str] = {
@@ -23,10 +26,12 @@ CPU_ENV: dict[str, str] = {
 
 def env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables to set for a CPU run. pathvlm_cpu.plugin goes first in `VERL_USE_EXTERNAL_MODULES` (the
-    platform must be registered before another module imports verl's workers), the others are kept."""
-    current = (os.environ if base is None else base).get(EXTERNAL_MODULES_VAR, "")
-    others = [m.strip() for m in current.split(",") if m.strip() and m.strip() != MODULE]
-    return {**CPU_ENV, EXTERNAL_MODULES_VAR: ",".join([MODULE, *others])}
+    platform must be registered before another module imports verl's workers), the others are kept;
+    `OMP_NUM_THREADS` is the usable core count unless already set."""
+    base = os.environ if base is None else base
+    others = [m.strip() for m in base.get(EXTERNAL_MODULES_VAR, "").split(",") if m.strip() and m.strip() != MODULE]
+    threads = base.get(THREADS_VAR) or str(len(os.sched_getaffinity(0)))
+    return {**CPU_ENV, EXTERNAL_MODULES_VAR: ",".join([MODULE, *others]), THREADS_VAR: threads}
 
 
 def shell_exports(variables: Mapping[str, str]) -> str:

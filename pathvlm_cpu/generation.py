@@ -72,29 +72,58 @@ def vision_inputs(image_processor: Any, images: Sequence[Any] | None, mm_process
     return {"pixel_values": features["pixel_values"], "image_grid_thw": features["image_grid_thw"]}
 
 
-@torch.inference_mode()
-def generate(model: Any, prompt_ids: Sequence[int], vision: Mapping[str, torch.Tensor],
-             sampling_params: Mapping[str, Any], budget: int, eos_token_ids: Sequence[int], pad_token_id: int,
-             suppress_ids: Sequence[int]) -> Generation:
-    """Sample one response; log-probs are those of the raw logits at the sampling temperature,
-    which is how verl's actor scores the same tokens."""
-    input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=model.device)
+@dataclass(frozen=True)
+class Request:
+    """One prompt (image placeholders expanded) and its `vision_inputs`."""
+
+    prompt_ids: list[int]
+    vision: Mapping[str, torch.Tensor]
+
+
+def _left_padded(requests: Sequence[Request], pad_token_id: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    width = max(len(request.prompt_ids) for request in requests)
+    input_ids = torch.full((len(requests), width), pad_token_id, dtype=torch.long, device=device)
+    attention_mask = torch.zeros_like(input_ids)
+    for row, request in enumerate(requests):
+        input_ids[row, width - len(request.prompt_ids):] = torch.tensor(request.prompt_ids)
+        attention_mask[row, width - len(request.prompt_ids):] = 1
+    return input_ids, attention_mask
+
+
+def _batched_vision(model: Any, requests: Sequence[Request]) -> dict[str, torch.Tensor]:
+    """The requests' image features concatenated in row order, as the processor would batch them."""
+    keys = sorted({key for request in requests for key in request.vision})
     dtype = next(model.parameters()).dtype
-    extra = {key: (value.to(model.device, dtype) if key == "pixel_values" else value.to(model.device))
-             for key, value in vision.items()}
+    vision = {key: torch.cat([request.vision[key] for request in requests if key in request.vision]).to(model.device)
+              for key in keys}
+    if "pixel_values" in vision:
+        vision["pixel_values"] = vision["pixel_values"].to(dtype)
+    return vision
+
+
+@torch.inference_mode()
+def generate(model: Any, requests: Sequence[Request], sampling_params: Mapping[str, Any], budget: int,
+             eos_token_ids: Sequence[int], pad_token_id: int, suppress_ids: Sequence[int]) -> list[Generation]:
+    """Sample one response per request in one left-padded `generate` call; log-probs are those of the
+    raw logits at the sampling temperature, which is how verl's actor scores the same tokens."""
+    input_ids, attention_mask = _left_padded(requests, pad_token_id, model.device)
     out = model.generate(
-        input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **extra,
+        input_ids=input_ids, attention_mask=attention_mask, **_batched_vision(model, requests),
         max_new_tokens=budget, eos_token_id=list(eos_token_ids), pad_token_id=pad_token_id,
         suppress_tokens=list(suppress_ids) or None, output_logits=True, return_dict_in_generate=True,
         **sampling_kwargs(sampling_params),
     )
-    new_tokens = out.sequences[0, input_ids.shape[1]:]
     temperature = float(sampling_params.get("temperature", 1.0))
-    logits = torch.stack([step[0] for step in out.logits]).float()
+    logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab)
     if temperature > 0:
         logits = logits / temperature
-    log_probs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[: len(logits), None]).squeeze(-1)
-    # generate pads finished sequences; a batch of one stops right after its EOS, so nothing to strip.
-    token_ids = new_tokens.tolist()
-    return Generation(token_ids=token_ids, log_probs=log_probs.tolist(),
-                      hit_eos=bool(token_ids) and token_ids[-1] in set(eos_token_ids))
+    new_tokens = out.sequences[:, input_ids.shape[1]:]
+    log_probs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[:, : logits.shape[1], None]).squeeze(-1)
+    eos = set(eos_token_ids)
+    generations = []
+    for tokens, row_log_probs in zip(new_tokens.tolist(), log_probs.tolist(), strict=True):
+        # Rows that finish early are padded to the longest one: keep each up to its own EOS.
+        end = next((i + 1 for i, token in enumerate(tokens) if token in eos), len(tokens))
+        generations.append(Generation(token_ids=tokens[:end], log_probs=row_log_probs[:end],
+                                      hit_eos=end > 0 and tokens[end - 1] in eos))
+    return generations

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -17,17 +19,37 @@ from pathvlm_cpu import generation
 
 logger = logging.getLogger(__name__)
 
+# How long the first request of a batch waits for the others of the same step (the agent loop sends a
+# step's prompts concurrently, a few milliseconds apart).
+BATCH_WINDOW_S = 0.05
+
 
 def server_name(replica_rank: int) -> str:
     """Ray actor name of a replica's server, how the in-worker adapter finds it."""
     return f"hf_server_{replica_rank}"
 
 
+@dataclass
+class _Pending:
+    """A request waiting for a batch; requests batch together when their decoding settings agree."""
+
+    request: generation.Request
+    sampling_params: dict[str, Any]
+    budget: int
+    eos_token_ids: list[int]
+    result: asyncio.Future = field(repr=False)
+
+    @property
+    def settings(self) -> str:
+        return json.dumps([generation.sampling_kwargs(self.sampling_params), self.budget, self.eos_token_ids])
+
+
 class HFRolloutServer:
-    """Holds a copy of the policy and samples from it one request at a time.
+    """Holds a copy of the policy and samples from it, batching concurrent requests (up to
+    `rollout.max_num_seqs`) into one left-padded `generate` call.
 
     Weights arrive from the actor through `load_weights` (in place, by HF parameter name); the
-    KV cache is transformers' own, per request, so the cache/sleep controls are no-ops.
+    KV cache is transformers' own, per batch, so the cache/sleep controls are no-ops.
     """
 
     def __init__(self, config: RolloutConfig, model_config: HFModelConfig, replica_rank: int) -> None:
@@ -51,8 +73,9 @@ class HFRolloutServer:
             hf_config, len(tokenizer), self.model.get_input_embeddings().num_embeddings
         )
         self.image_token_id = getattr(hf_config, "image_token_id", None)
-        # One request at a time: the model is shared and torch already uses every core.
-        self._lock = asyncio.Lock()
+        # One batch at a time: the model is shared and torch already uses every core.
+        self._pending: list[_Pending] = []
+        self._batcher: asyncio.Task | None = None
 
     def _parameters_by_hf_name(self) -> dict[str, torch.Tensor]:
         """The model's tensors under the names verl's engine exports (same `convert_weight_keys`)."""
@@ -88,11 +111,12 @@ class HFRolloutServer:
         budget = generation.max_new_tokens(sampling_params, len(prompt_ids), self.config.prompt_length,
                                            self.config.response_length, self.config.max_model_len)
         eos = self.eos_token_ids + [int(t) for t in sampling_params.get("stop_token_ids") or []]
-        async with self._lock:
-            result = await asyncio.to_thread(
-                generation.generate, self.model, prompt_ids, vision, sampling_params, budget, eos,
-                self.pad_token_id, self.suppress_ids,
-            )
+        pending = _Pending(generation.Request(prompt_ids, vision), dict(sampling_params), budget, eos,
+                           asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._run_batches())
+        result = await pending.result
         return TokenOutput(
             token_ids=result.token_ids,
             log_probs=result.log_probs if sampling_params.get("logprobs") else None,
@@ -100,6 +124,28 @@ class HFRolloutServer:
             num_preempted=0,
             extra_fields={"global_steps": self.global_steps},
         )
+
+    async def _run_batches(self) -> None:
+        """Generate for the waiting requests, one batch of like-configured requests at a time."""
+        while self._pending:
+            await asyncio.sleep(BATCH_WINDOW_S)
+            settings = self._pending[0].settings
+            batch = [p for p in self._pending if p.settings == settings][: self.config.max_num_seqs]
+            self._pending = [p for p in self._pending if all(p is not q for q in batch)]
+            first = batch[0]
+            try:
+                results = await asyncio.to_thread(
+                    generation.generate, self.model, [p.request for p in batch], first.sampling_params,
+                    first.budget, first.eos_token_ids, self.pad_token_id, self.suppress_ids,
+                )
+            except Exception as error:  # every request of the batch fails with the batch's error
+                for p in batch:
+                    if not p.result.done():
+                        p.result.set_exception(error)
+            else:
+                for p, result in zip(batch, results, strict=True):
+                    if not p.result.done():  # its caller may have been cancelled meanwhile
+                        p.result.set_result(result)
 
     @torch.no_grad()
     def load_weights(self, named_tensors: list[tuple[str, torch.Tensor]]) -> int:
@@ -126,13 +172,13 @@ class HFRolloutServer:
         """Nothing to free."""
 
     async def clear_kv_cache(self) -> None:
-        """The KV cache lives only for one request."""
+        """The KV cache lives only for one batch."""
 
     async def release_kv_cache(self) -> None:
-        """The KV cache lives only for one request."""
+        """The KV cache lives only for one batch."""
 
     async def resume_kv_cache(self) -> None:
-        """The KV cache lives only for one request."""
+        """The KV cache lives only for one batch."""
 
     async def abort_all_requests(self, reject_request: bool = False, **kwargs: Any) -> dict[str, Any]:
         """Requests run to completion (no partial rollout): nothing is aborted."""

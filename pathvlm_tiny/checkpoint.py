@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -109,18 +110,20 @@ def build_processor() -> Qwen2_5_VLProcessor:
 def tiny_config() -> Qwen2_5_VLConfig:
     """Toy dimensions with Qwen2.5-VL's structure.
 
-    Text: hidden 64, 4 heads -> head dim 16, so the mrope sections (2, 3, 3) sum to 8 = 16 / 2.
+    Text: hidden 128, 8 heads -> head dim 16, so the mrope sections (2, 3, 3) sum to 8 = 16 / 2; four layers.
+    The 152k-row output layer dominates the cost whatever the width, and at hidden 64 / two layers the
+    model could not learn the demo's answer format in the CPU demo's SFT budget.
     """
     return Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=VOCAB_SIZE, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+            vocab_size=VOCAB_SIZE, hidden_size=128, intermediate_size=256, num_hidden_layers=4,
+            num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
             bos_token_id=SPECIAL_TOKEN_IDS["<|endoftext|>"], eos_token_id=SPECIAL_TOKEN_IDS["<|im_end|>"],
             pad_token_id=SPECIAL_TOKEN_IDS["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=128,
             patch_size=PATCH_SIZE, spatial_merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE,
             window_size=112, fullatt_block_indexes=[1],
         ),
@@ -149,8 +152,10 @@ def build_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
 
 
 def tiny_checkpoint(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """The cached tiny checkpoint for `seed`, built on first use."""
-    path = Path(cache_dir or DEFAULT_CACHE) / f"tiny-qwen2.5-vl-seed{seed}"
+    """The cached tiny checkpoint for `seed`, built on first use; the folder name carries a digest of the
+    architecture, so a changed `tiny_config` never reuses an old build."""
+    digest = hashlib.sha256(tiny_config().to_json_string(use_diff=False).encode()).hexdigest()[:8]
+    path = Path(cache_dir or DEFAULT_CACHE) / f"tiny-qwen2.5-vl-{digest}-seed{seed}"
     if not (path / "config.json").exists():
         build_tiny_checkpoint(path, seed=seed)
     return path

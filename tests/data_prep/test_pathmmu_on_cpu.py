@@ -12,6 +12,7 @@ from pathlib import Path
 from dp_fixtures import PATHMMU_SIZES, read_rows, run_cli
 from PIL import Image
 
+from data_prep.config import load_pixel_budget
 from data_prep.rows import EXTRA_INFO, SCHEMA
 
 SPLIT_FILES = {"sft_train": 20, "grpo_train": 12, "val": 6, "test": 10}
@@ -101,6 +102,7 @@ def test_skipped_items_are_reported_with_reasons(pathmmu_manifest):
 
 def test_images_converted_and_resized_once(pathmmu_out, pathmmu_root):
     root, _ = pathmmu_root
+    budget = load_pixel_budget("tiny").max_pixels  # the fixture builds with --pixels tiny
     seen = {}
     for rows in _all_rows(pathmmu_out).values():
         for row in rows:
@@ -108,7 +110,7 @@ def test_images_converted_and_resized_once(pathmmu_out, pathmmu_root):
     for name, stored in seen.items():
         image = Image.open(io.BytesIO(stored))
         assert image.mode == "RGB", name
-        assert image.width * image.height <= 50176, name  # --pixels tiny
+        assert image.width * image.height <= budget, name
         if name.startswith(("PubMed_", "EduContent_")):  # small RGB JPEGs keep their original bytes
             assert stored == (root / "images" / name).read_bytes()
     original = Image.open(root / "images" / "large.png")
@@ -116,7 +118,7 @@ def test_images_converted_and_resized_once(pathmmu_out, pathmmu_root):
         resized = Image.open(io.BytesIO(seen["large.png"]))
         assert abs(resized.width / resized.height - original.width / original.height) < 0.02
         grid = round(resized.width / 28) * 28 * round(resized.height / 28) * 28  # what the processor keeps
-        assert 0.8 * 50176 < grid <= 50176
+        assert 0.8 * budget < grid <= budget
 
 
 def test_balanced_by_category_and_letter(pathmmu_out):

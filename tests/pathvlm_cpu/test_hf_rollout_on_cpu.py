@@ -24,15 +24,18 @@ def server(tiny_ckpt):
     return HFRolloutServer(config, HFModelConfig(path=str(tiny_ckpt)), replica_rank=0)
 
 
-@pytest.fixture(scope="module")
-def image_prompt(server):
+def prompt_ids(server, image, question):
     """Prompt ids as verl's agent loop builds them: chat template, `<|image_pad|>` run expanded."""
     processor = server.model_config.processor
-    image = Image.open(io.BytesIO(png_bytes(0))).convert("RGB")
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which tissue? A) x B) y"}]}]
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    ids = processor(text=[text], images=[image], return_tensors="pt")["input_ids"][0].tolist()
-    return ids, image
+    return processor(text=[text], images=[image], return_tensors="pt")["input_ids"][0].tolist()
+
+
+@pytest.fixture(scope="module")
+def image_prompt(server):
+    image = Image.open(io.BytesIO(png_bytes(0))).convert("RGB")
+    return prompt_ids(server, image, "Which tissue? A) x B) y"), image
 
 
 def run(server, ids, image, params):
@@ -64,6 +67,32 @@ def test_greedy_log_probs_match_a_teacher_forced_forward(server, image_prompt):
     expected = log_probs.gather(-1, torch.tensor(out.token_ids)[:, None]).squeeze(-1)
     assert torch.allclose(torch.tensor(out.log_probs), expected, atol=1e-4)
     assert run(server, ids, image, GREEDY).token_ids == out.token_ids  # greedy is deterministic
+
+
+def test_concurrent_requests_share_one_batch_and_match_single_requests(server, image_prompt, monkeypatch):
+    _, image = image_prompt
+    prompts = [prompt_ids(server, image, question) for question in
+               ("Which tissue? A) x B) y", "Stain?", "Which organ does this section come from? A) liver B) lung")]
+    batch_sizes = []
+    generate = generation.generate
+
+    def recording(model, requests, *args):
+        batch_sizes.append(len(requests))
+        return generate(model, requests, *args)
+
+    monkeypatch.setattr(generation, "generate", recording)
+
+    async def concurrently():
+        return await asyncio.gather(*(server.generate(prompt_ids=ids, sampling_params=dict(GREEDY), request_id=str(i),
+                                                      image_data=[image]) for i, ids in enumerate(prompts)))
+
+    batched = asyncio.run(concurrently())
+    assert batch_sizes == [len(prompts)]
+    for ids, out in zip(prompts, batched, strict=True):  # left padding changes nothing
+        single = run(server, ids, image, GREEDY)
+        assert out.token_ids == single.token_ids
+        assert torch.allclose(torch.tensor(out.log_probs), torch.tensor(single.log_probs), atol=1e-4)
+    assert batch_sizes[1:] == [1] * len(prompts)
 
 
 def test_load_weights_copies_in_place_and_rejects_unknown_names(server, image_prompt):

@@ -84,6 +84,25 @@ def test_env_keeps_other_external_modules_and_is_shell_sourceable():
     assert "export VERL_PLATFORM=cpu" in cli.stdout.splitlines()
 
 
+RAY_THREADS = """
+import ray, torch
+ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+threads = ray.remote(lambda: torch.get_num_threads())
+print(ray.get(threads.remote()))
+"""
+
+
+def test_ray_workers_use_every_core_under_the_cpu_env():
+    cores = len(os.sched_getaffinity(0))
+    assert env({})["OMP_NUM_THREADS"] == str(cores)
+    assert env({"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+    plain = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    for environment, expected in ((plain, 1), ({**plain, **env(plain)}, cores)):  # Ray's default: one thread
+        out = subprocess.run([sys.executable, "-c", RAY_THREADS], env=environment, capture_output=True, text=True,
+                             check=True, timeout=300)
+        assert int(out.stdout.strip().splitlines()[-1]) == expected
+
+
 def test_device_module_answers_memory_calls_and_rejects_unknown_ones():
     device = CPUDeviceModule()
     available, total = device.mem_get_info()
