@@ -38,10 +38,10 @@ class _Pending:
     budget: int
     eos_token_ids: list[int]
     result: asyncio.Future = field(repr=False)
+    settings: str = field(init=False)
 
-    @property
-    def settings(self) -> str:
-        return json.dumps([generation.sampling_kwargs(self.sampling_params), self.budget, self.eos_token_ids])
+    def __post_init__(self) -> None:
+        self.settings = json.dumps([generation.sampling_kwargs(self.sampling_params), self.budget, self.eos_token_ids])
 
 
 class HFRolloutServer:
@@ -129,10 +129,12 @@ class HFRolloutServer:
         """Generate for the waiting requests, one batch of like-configured requests at a time."""
         while self._pending:
             await asyncio.sleep(BATCH_WINDOW_S)
-            settings = self._pending[0].settings
-            batch = [p for p in self._pending if p.settings == settings][: self.config.max_num_seqs]
-            self._pending = [p for p in self._pending if all(p is not q for q in batch)]
-            first = batch[0]
+            first = self._pending[0]
+            batch, waiting = [], []
+            for p in self._pending:
+                fits = p.settings == first.settings and len(batch) < self.config.max_num_seqs
+                (batch if fits else waiting).append(p)
+            self._pending = waiting
             try:
                 results = await asyncio.to_thread(
                     generation.generate, self.model, [p.request for p in batch], first.sampling_params,
