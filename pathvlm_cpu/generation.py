@@ -101,14 +101,29 @@ def _batched_vision(model: Any, requests: Sequence[Request]) -> dict[str, torch.
     return vision
 
 
+def _mm_token_type_ids(model: Any, input_ids: torch.Tensor) -> torch.Tensor:
+    """What the processor returns beside `input_ids`: 1 on image tokens, 2 on video tokens. transformers 5
+    gives Qwen2.5-VL's image tokens their 3D rope positions only when `generate` receives it; without it they
+    get text positions, unlike in verl's actor."""
+    types = torch.zeros_like(input_ids)
+    for value, token_id in ((1, getattr(model.config, "image_token_id", None)),
+                            (2, getattr(model.config, "video_token_id", None))):
+        if token_id is not None:
+            types[input_ids == token_id] = value
+    return types
+
+
 @torch.inference_mode()
 def generate(model: Any, requests: Sequence[Request], sampling_params: Mapping[str, Any], budget: int,
              eos_token_ids: Sequence[int], pad_token_id: int, suppress_ids: Sequence[int]) -> list[Generation]:
     """Sample one response per request in one left-padded `generate` call; log-probs are those of the
     raw logits at the sampling temperature, which is how verl's actor scores the same tokens."""
     input_ids, attention_mask = _left_padded(requests, pad_token_id, model.device)
+    vision = _batched_vision(model, requests)
+    if vision:
+        vision["mm_token_type_ids"] = _mm_token_type_ids(model, input_ids)
     out = model.generate(
-        input_ids=input_ids, attention_mask=attention_mask, **_batched_vision(model, requests),
+        input_ids=input_ids, attention_mask=attention_mask, **vision,
         max_new_tokens=budget, eos_token_id=list(eos_token_ids), pad_token_id=pad_token_id,
         suppress_tokens=list(suppress_ids) or None, output_logits=True, return_dict_in_generate=True,
         **sampling_kwargs(sampling_params),

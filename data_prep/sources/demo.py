@@ -1,10 +1,16 @@
 """The embedded demo set: real medical images that ship inside PyPI packages, turned into questions whose
-answers are true by construction (which technique made the image, which stain, which CT window, where the
-optic disc or the vertebral body lies after a known rotation, which quadrant of a mosaic differs).
+answers are true by construction (which technique made the image, which CT window, where the optic disc or
+the vertebral body lies after a known rotation, which quadrant of a mosaic differs).
 
 Every variant (crop, rotation, flip, window, mosaic) is a distinct image file; the builder splits them
 image-disjointly like the real data sets. Variants of one source photograph still share its content:
 the demo shows the pipeline and a learning curve, it is no benchmark.
+
+Each question type lists the same options in the same order, so the gold letter follows from what the image
+shows. With shuffled options the letter is an in-context lookup (find the line of the option meant, read its
+letter) that the demo's tiny random-weight model does not learn in its budget: after SFT, teacher-forced with
+its own training items' reasoning, it gave the gold letter probability 0.28 of 4 options (0.65 of 6 for the
+technique question with its fixed list).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from data_prep.records import Question, lettered
 from data_prep.spool import spool
 
 TILE = 112
+CROPS_PER_SOURCE = 48  # with the fundus (48), CT (48) and MR (32) variants: technique gold letters stay balanced
+MOSAICS = 128
 SIDES = ("top", "left", "bottom", "right")  # counter-clockwise order: a 90 degree turn moves each to the next
 
 
@@ -64,52 +72,44 @@ def _dicom(name: str, window: tuple[float, float] | None) -> Callable[[], np.nda
 
 CT_WINDOWS = {"bone window": (500.0, 2000.0), "soft-tissue window": (40.0, 400.0), "lung window": (-600.0, 1500.0)}
 SOURCES = {
-    "ihc": Source("ihc", "Immunohistochemistry on a tissue section (brightfield microscopy)",
-                  "colonic glands with brown DAB chromogen over blue haematoxylin-stained nuclei", "pathology",
+    "ihc": Source("ihc", "Immunohistochemistry (brightfield microscopy)",
+                  "brown-stained glands over blue nuclei", "pathology",
                   "scikit-image skimage.data.immunohistochemistry() (ihc.png), Center for Microscopy And Molecular "
                   "Imaging (CMMI)", "no known copyright restrictions (scikit-image data README)",
                   _skimage("immunohistochemistry")),
     "fundus": Source("fundus", "Colour fundus photography",
-                     "an orange-red view of the retina with branching vessels converging on a bright optic disc",
+                     "an orange retina with vessels converging on a bright disc",
                      "medical", "scikit-image skimage.data.retina() (retina.jpg), Wikimedia Commons "
                      "'Fundus photograph of normal left eye', Mikael Haggstrom", "CC0 1.0", _skimage("retina")),
-    "redfree": Source("redfree", "Red-free (green-channel) fundus photography",
-                      "a greyscale patch of retina with dark vessels and small dark dots (microaneurysms)", "medical",
+    "redfree": Source("redfree", "Red-free fundus photography",
+                      "a grey retina with dark vessels and dots", "medical",
                       "scikit-image skimage.data.microaneurysms(), crop of 07_dr.JPG of the High-Resolution Fundus "
                       "(HRF) Image Database (Budai et al. 2013)", "CC0 (given by owner Andreas Maier)",
                       _skimage("microaneurysms")),
-    "phase": Source("phase", "Quantitative phase microscopy of a single cell",
-                    "one bright round cell on a grey background with faint banding", "pathology",
+    "phase": Source("phase", "Quantitative phase microscopy",
+                    "one bright round cell on a grey background", "pathology",
                     "scikit-image skimage.data.cell() (cell.png), Mueller et al., Optics Express 2018", "CC0",
                     _skimage("cell")),
     "ct": Source("ct", "Computed tomography (CT)",
-                 "a greyscale axial cross-section of a thoracic vertebra with dense white bone and grey muscle",
+                 "a grey vertebra cross-section with white bone",
                  "medical", "pydicom test file CT_small.dcm (downsized from NEMA WG04 CT1_UNC)",
                  "MIT (pydicom; its README states no restriction on using the test files)",
                  _dicom("CT_small.dcm", CT_WINDOWS["soft-tissue window"])),
     "mr": Source("mr", "Magnetic resonance imaging (MRI)",
-                 "a greyscale cross-section with soft-tissue contrast and no dense white bone", "medical",
+                 "a grey cross-section without white bone", "medical",
                  "pydicom test file MR_small.dcm", "MIT (pydicom; its README states no restriction on using the "
                  "test files)", _dicom("MR_small.dcm", None)),
 }
-NEVER_GOLD = ("Haematoxylin and eosin histology (brightfield microscopy)", "Chest radiography (X-ray)",
-              "Ultrasonography", "Positron emission tomography (PET)")
-STAINS = ("Immunohistochemistry: brown DAB with a blue haematoxylin counterstain",
-          "Haematoxylin and eosin: purple nuclei and pink cytoplasm",
-          "Periodic acid-Schiff: magenta glycogen and mucin",
-          "Masson's trichrome: blue collagen and red muscle", "Silver impregnation: black reticulin fibres")
+TECHNIQUES = lettered([s.technique for s in SOURCES.values()])
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
-WINDOW_NAMES = ("Bone window", "Soft-tissue window", "Lung window", "Brain window")
+WINDOWS = lettered(["Bone window", "Soft-tissue window", "Lung window", "Brain window"])  # CT_WINDOWS' order
+SIDE_OPTIONS = lettered(["Top", "Left", "Bottom", "Right"])  # SIDES' order
 _AT = {"top": "at the top", "bottom": "at the bottom", "left": "on the left", "right": "on the right"}
 
 
 def _lower(text: str) -> str:
     """Sentence-internal form: "Colour fundus photography" -> "colour fundus photography" (acronyms kept)."""
     return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
-
-
-def _upper(text: str) -> str:
-    return text[0].upper() + text[1:]
 
 
 def move(side: str, turns: int, flip: bool) -> str:
@@ -155,21 +155,14 @@ class DemoFactory:
             where=f"demo item {self.count} ({variant})",
         )
 
-    def _shuffled(self, gold: str, pool: tuple[str, ...], n: int = 4) -> tuple[tuple[str, ...], str]:
-        others = [o for o in pool if o != gold]
-        picked = [others[i] for i in self.rng.choice(len(others), size=n - 1, replace=False)] + [gold]
-        order = self.rng.permutation(n)
-        options = lettered([picked[i] for i in order])
-        return options, options[[picked[i] for i in order].index(gold)]
-
     def technique(self, source: Source, array: np.ndarray, variant: str) -> Question:
-        pool = tuple(s.technique for s in SOURCES.values()) + NEVER_GOLD
-        options, gold = self._shuffled(source.technique, pool)
-        others = [_lower(o[3:]) for o in options if o != gold]
-        rejected = ", ".join(others[:-1]) + f" or {others[-1]}"
+        gold = TECHNIQUES[list(SOURCES).index(source.name)]
+        others = [option for option in TECHNIQUES if option != gold]
+        first, second = (_lower(others[i][3:]) for i in self.rng.choice(len(others), size=2, replace=False))
+        # The gold technique comes last, right before the answer that names its letter.
         return self._question(source, array, variant, "technique", "Which imaging technique produced this image?",
-                              options, gold, f"The image shows {source.looks}. That is the appearance of "
-                              f"{_lower(source.technique)}, not of {rejected}.")
+                              TECHNIQUES, gold, f"The image shows {source.looks}, which rules out {first} and "
+                              f"{second}: this is {_lower(gold[3:])}.")
 
     def yes_no(self, source: Source, array: np.ndarray, variant: str) -> Question:
         others = [n for n in SOURCES if n != source.name]
@@ -180,27 +173,24 @@ class DemoFactory:
                               f"{_lower(source.technique)}; so the answer is {answer}.", answer_type="yesno")
 
     def items(self) -> Iterator[Question]:
-        yield from self._ihc()
+        yield from self._crops()
         yield from self._fundus()
-        yield from self._redfree_and_phase()
         yield from self._ct()
         yield from self._mr()
         yield from self._mosaics()
 
-    def _ihc(self) -> Iterator[Question]:
-        source = SOURCES["ihc"]
-        for i in range(80):
-            turns, flip = int(self.rng.integers(4)), bool(self.rng.integers(2))
-            array = transform(crop(self.base["ihc"], self.rng, 0.3, 0.6, int(self.rng.choice([160, 192, 224]))),
-                              turns, flip)
-            variant = f"ihc-{i:03d}"
-            yield self.technique(source, array, variant)
-            options, gold = self._shuffled(STAINS[0], STAINS)
-            yield self._question(source, array, variant, "stain", "Which staining does this tissue section show?",
-                                 options, gold, f"Brown granular chromogen marks positive cells and the nuclei are "
-                                 f"blue, without pink eosin: {gold[3:]}.")
-            if i % 2:
-                yield self.yes_no(source, array, variant)
+    def _crops(self) -> Iterator[Question]:
+        """Rotated, mirrored crops of the IHC, red-free and phase images: technique, and yes/no for half."""
+        for name, low, high, sizes in (("ihc", 0.3, 0.6, [160, 192, 224]), ("redfree", 0.7, 1.0, [112, 160, 224]),
+                                       ("phase", 0.4, 1.0, [112, 160, 224])):
+            source = SOURCES[name]
+            for i in range(CROPS_PER_SOURCE):
+                array = transform(crop(self.base[name], self.rng, low, high, int(self.rng.choice(sizes))),
+                                  int(self.rng.integers(4)), bool(self.rng.integers(2)))
+                variant = f"{name}-{i:03d}"
+                yield self.technique(source, array, variant)
+                if i % 2:
+                    yield self.yes_no(source, array, variant)
 
     def _fundus(self) -> Iterator[Question]:
         source = SOURCES["fundus"]
@@ -209,12 +199,11 @@ class DemoFactory:
                                                 for s in (160, 192, 224)):
             array = transform(resized(full, size), turns, flip)
             side = move("left", turns, flip)
-            options = lettered(["Top", "Left", "Bottom", "Right"])
-            gold = options[SIDES.index(side)]
+            gold = SIDE_OPTIONS[SIDES.index(side)]
             variant = f"fundus-{i:03d}"
             yield self.technique(source, array, variant)
             yield self._question(source, array, variant, "optic_disc", "Where is the optic disc in this fundus "
-                                 "photograph?", options, gold, f"The vessels converge on a bright yellowish round "
+                                 "photograph?", SIDE_OPTIONS, gold, f"The vessels converge on a bright yellowish round "
                                  f"spot near the {side} edge of the retina: the optic disc is {_AT[side]}.")
             if i % 2:
                 yield self.yes_no(source, array, variant)
@@ -223,17 +212,6 @@ class DemoFactory:
                               int(self.rng.integers(4)), bool(self.rng.integers(2)))
             yield self.technique(source, array, f"fundus-crop-{i:03d}")
 
-    def _redfree_and_phase(self) -> Iterator[Question]:
-        for name, count, low in (("redfree", 24, 0.7), ("phase", 30, 0.4)):
-            source = SOURCES[name]
-            for i in range(count):
-                array = transform(crop(self.base[name], self.rng, low, 1.0, int(self.rng.choice([112, 160, 224]))),
-                                  int(self.rng.integers(4)), bool(self.rng.integers(2)))
-                variant = f"{name}-{i:03d}"
-                yield self.technique(source, array, variant)
-                if i % 2:
-                    yield self.yes_no(source, array, variant)
-
     def _ct(self) -> Iterator[Question]:
         source = SOURCES["ct"]
         windows = {name: _dicom("CT_small.dcm", window)() for name, window in CT_WINDOWS.items()}
@@ -241,21 +219,27 @@ class DemoFactory:
         for i, (window, turns, flip) in enumerate(variants):
             array = transform(resized(windows[window], int(self.rng.choice([128, 192, 224]))), turns, flip)
             side = move("top", turns, flip)
-            options = lettered(["Top", "Left", "Bottom", "Right"])
             variant = f"ct-{i:03d}"
             yield self.technique(source, array, variant)
             yield self._question(source, array, variant, "orientation", "This axial CT image of a vertebra may be "
                                  "rotated or mirrored. On which side of the image is the vertebral body (the front "
-                                 "of the spine)?", options, options[SIDES.index(side)], f"The round vertebral body "
-                                 f"lies {_AT[side]}, the spinal canal next to it and the posterior arch with the "
-                                 f"back muscles beyond it, so the front of the spine faces {_AT[side][3:]}.")
-            window_options, gold = self._shuffled(_upper(window), WINDOW_NAMES)
+                                 "of the spine)?", SIDE_OPTIONS, SIDE_OPTIONS[SIDES.index(side)],
+                                 f"The round vertebral body lies {_AT[side]}, the spinal canal next to it and the "
+                                 f"posterior arch with the back muscles beyond it, so the front of the spine faces "
+                                 f"{_AT[side][3:]}.")
+            gold = WINDOWS[list(CT_WINDOWS).index(window)]
             yield self._question(source, array, variant, "ct_window", "Which display window is applied to this CT "
-                                 "image?", window_options, gold, _WINDOW_REASONS[window] + f" This is the {window}.")
+                                 "image?", WINDOWS, gold, _WINDOW_REASONS[window] + f" This is the {window}.")
+        for i in range(24):
+            window = windows[str(self.rng.choice(list(CT_WINDOWS)))]
+            array = transform(crop(window, self.rng, 0.6, 0.9, int(self.rng.choice([128, 192, 224]))),
+                              int(self.rng.integers(4)), bool(self.rng.integers(2)))
+            yield self.technique(source, array, f"ct-crop-{i:03d}")
 
     def _mr(self) -> Iterator[Question]:
         source = SOURCES["mr"]
-        for i, (turns, flip, size) in enumerate((t, f, s) for t in range(4) for f in (False, True) for s in (128, 192)):
+        for i, (turns, flip, size) in enumerate((t, f, s) for t in range(4) for f in (False, True)
+                                                for s in (128, 160, 192, 224)):
             array = transform(resized(self.base["mr"], size), turns, flip)
             variant = f"mr-{i:03d}"
             yield self.technique(source, array, variant)
@@ -270,15 +254,15 @@ class DemoFactory:
     def _mosaics(self) -> Iterator[Question]:
         names = ("ihc", "fundus", "redfree", "phase", "ct")
         options = lettered([q[0].upper() + q[1:] for q in QUADRANTS])
-        for i in range(120):
+        for i in range(MOSAICS):
             common, odd = self.rng.choice(names, size=2, replace=False)
             position = int(self.rng.integers(4))
             tiles = [self._tile(odd if k == position else common) for k in range(4)]
             array = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
             yield self._question(SOURCES[odd], array, f"mosaic-{i:03d}", "odd_quadrant", "Three quadrants of this "
                                  "mosaic show the same kind of image. Which quadrant shows a different kind?",
-                                 options, options[position], f"Three quadrants show {SOURCES[common].looks}; the "
-                                 f"{QUADRANTS[position]} quadrant shows {SOURCES[odd].looks} instead.")
+                                 options, options[position], f"Three quadrants show {SOURCES[common].looks} and one "
+                                 f"shows {SOURCES[odd].looks}: the {QUADRANTS[position]} quadrant.")
 
 
 _WINDOW_REASONS = {

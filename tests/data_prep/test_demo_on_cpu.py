@@ -1,4 +1,5 @@
-"""The embedded demo set: sizes, image-disjointness, varied gold letters, provenance, answers by construction."""
+"""The embedded demo set: sizes, image-disjointness, varied gold letters, fixed option lists, provenance, answers
+by construction."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from dp_fixtures import read_rows
 from PIL import Image
 
-from data_prep.sources.demo import SIDES, SOURCES, move, transform
+from data_prep.sources.demo import SIDES, SOURCES, TECHNIQUES, move, transform
 
 DEMO_SIZES = {"sft_train": 200, "grpo_train": 200, "val": 50, "test": 100}
 
@@ -28,7 +29,7 @@ def test_sizes_disjointness_and_answer_mix(demo_rows, demo_data):
         for row in rows:
             owners.setdefault(row["extra_info"]["image_sha256"], set()).add(split)
         letters = Counter(r["reward_model"]["ground_truth"][0] for r in rows if r["extra_info"]["answer_type"] == "mcq")
-        assert set(letters) == set("ABCD") and min(letters.values()) >= 0.15 * sum(letters.values()), (split, letters)
+        assert set(letters) == set("ABCDEF") and max(letters.values()) <= 0.3 * sum(letters.values()), (split, letters)
         assert Counter(r["extra_info"]["answer_type"] for r in rows)["yesno"] >= 0.05 * len(rows)
     assert all(len(s) == 1 for s in owners.values())
     manifest = json.loads((demo_data / "manifest.json").read_text())
@@ -49,6 +50,19 @@ def test_rows_follow_the_contract(demo_rows):
             else:
                 assert row["reward_model"]["ground_truth"] in ("yes", "no") and info["options"] == []
             assert row["messages"][1]["content"].endswith(f"<answer>{row['reward_model']['ground_truth']}</answer>")
+
+
+def test_each_question_type_lists_the_same_options(demo_rows):
+    """The gold letter follows from the image: one option list per category, technique gold = the source's."""
+    lists: dict[str, set] = {}
+    for rows in demo_rows.values():
+        for row in rows:
+            info = row["extra_info"]
+            lists.setdefault(info["category"], set()).add(tuple(info["options"]))
+            if info["category"] == "technique":
+                assert row["reward_model"]["ground_truth"] == TECHNIQUES[list(SOURCES).index(info["dataset"])]
+    assert all(len(options) == 1 for options in lists.values()), lists
+    assert lists["technique"] == {TECHNIQUES}
 
 
 @pytest.mark.parametrize("turns", range(4))

@@ -16,6 +16,7 @@ from pathvlm_cpu.hf_server import HFRolloutServer
 RESPONSE_LENGTH = 12
 SAMPLE = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
 GREEDY = {**SAMPLE, "temperature": 0}
+QUESTION = "Which tissue? A) x B) y"
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +25,27 @@ def server(tiny_ckpt):
     return HFRolloutServer(config, HFModelConfig(path=str(tiny_ckpt)), replica_rank=0)
 
 
-def prompt_ids(server, image, question):
-    """Prompt ids as verl's agent loop builds them: chat template, `<|image_pad|>` run expanded."""
+def processor_inputs(server, image, question):
+    """The processor's outputs for one image prompt as verl's agent loop builds it (chat template)."""
     processor = server.model_config.processor
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return processor(text=[text], images=[image], return_tensors="pt")["input_ids"][0].tolist()
+    return processor(text=[text], images=[image], return_tensors="pt")
+
+
+def prompt_ids(server, image, question):
+    """Prompt ids with the `<|image_pad|>` run expanded."""
+    return processor_inputs(server, image, question)["input_ids"][0].tolist()
 
 
 @pytest.fixture(scope="module")
-def image_prompt(server):
-    image = Image.open(io.BytesIO(png_bytes(0))).convert("RGB")
-    return prompt_ids(server, image, "Which tissue? A) x B) y"), image
+def image():
+    return Image.open(io.BytesIO(png_bytes(0))).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def image_prompt(server, image):
+    return prompt_ids(server, image, QUESTION), image
 
 
 def run(server, ids, image, params):
@@ -55,14 +65,19 @@ def test_generates_a_token_output_with_log_probs(server, image_prompt):
 
 
 def test_greedy_log_probs_match_a_teacher_forced_forward(server, image_prompt):
-    """The rollout's log-probs are what the model assigns to its tokens in one forward pass."""
+    """The rollout's log-probs are what the model assigns to its tokens in one forward pass over the
+    processor's own inputs (image tokens at their 3D rope positions, as in verl's actor)."""
     ids, image = image_prompt
     out = run(server, ids, image, GREEDY)
-    vision = generation.vision_inputs(server.model_config.processor.image_processor, [image], None, ids,
-                                      server.image_token_id, 2)
-    full = torch.tensor([ids + out.token_ids])
+    inputs = processor_inputs(server, image, QUESTION)
+    response = torch.tensor([out.token_ids])
+    full = torch.cat([inputs["input_ids"], response], dim=1)
     with torch.no_grad():
-        logits = server.model(input_ids=full, attention_mask=torch.ones_like(full), **vision).logits[0]
+        logits = server.model(
+            input_ids=full, attention_mask=torch.ones_like(full), pixel_values=inputs["pixel_values"],
+            image_grid_thw=inputs["image_grid_thw"],
+            mm_token_type_ids=torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(response)], dim=1),
+        ).logits[0]
     log_probs = torch.log_softmax(logits[len(ids) - 1:-1].float(), dim=-1)
     expected = log_probs.gather(-1, torch.tensor(out.token_ids)[:, None]).squeeze(-1)
     assert torch.allclose(torch.tensor(out.log_probs), expected, atol=1e-4)
