@@ -231,8 +231,8 @@ class DemoFactory:
             yield self._question(source, array, variant, "ct_window", "Which display window is applied to this CT "
                                  "image?", WINDOWS, gold, _WINDOW_REASONS[window] + f" This is the {window}.")
         for i in range(24):
-            window = windows[str(self.rng.choice(list(CT_WINDOWS)))]
-            array = transform(crop(window, self.rng, 0.6, 0.9, int(self.rng.choice([128, 192, 224]))),
+            windowed = windows[str(self.rng.choice(list(CT_WINDOWS)))]
+            array = transform(crop(windowed, self.rng, 0.6, 0.9, int(self.rng.choice([128, 192, 224]))),
                               int(self.rng.integers(4)), bool(self.rng.integers(2)))
             yield self.technique(source, array, f"ct-crop-{i:03d}")
 
