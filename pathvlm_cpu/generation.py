@@ -129,11 +129,13 @@ def generate(model: Any, requests: Sequence[Request], sampling_params: Mapping[s
         **sampling_kwargs(sampling_params),
     )
     temperature = float(sampling_params.get("temperature", 1.0))
-    logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab)
-    if temperature > 0:
-        logits = logits / temperature
     new_tokens = out.sequences[:, input_ids.shape[1]:]
-    log_probs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[:, : logits.shape[1], None]).squeeze(-1)
+    # Step by step: stacked, a 50-row batch's (batch, steps, vocab) logits and their copies take GiBs.
+    log_probs = torch.stack([
+        torch.log_softmax(step_logits.float() / (temperature if temperature > 0 else 1.0), dim=-1)
+        .gather(-1, new_tokens[:, step, None]).squeeze(-1)
+        for step, step_logits in enumerate(out.logits)
+    ], dim=1)
     eos = set(eos_token_ids)
     generations = []
     for tokens, row_log_probs in zip(new_tokens.tolist(), log_probs.tolist(), strict=True):
