@@ -3,8 +3,44 @@ in seconds, before a GPU cluster is spent on them.
 
     python -m recipes.preflight --config-name pathvlm_grpo  [Hydra overrides as for the stage]
     python -m recipes.preflight --config-name pathvlm_sft   data.train_files=... model.path=...
+    python -m recipes.preflight --config-name pathvlm_grpo --nodes 2 --gpus-per-node 8 --gpu-memory-gib 80
 
 Each problem is one line naming the config key to change; exit status 1 on any blocker.
+
+Planning. `--nodes` / `--gpus-per-node` override trainer.nnodes / trainer.n_gpus_per_node (default: the
+config's own), so verl's config validation and the memory plan see the target cluster. This machine's GPUs
+are counted only when the run will happen here: no plan flag given and a CUDA GPU visible, or a virtual GPU
+count in ray_kwargs.ray_init.num_gpus (the CPU profiles). `--gpu-memory-gib` defaults to this machine's GPU
+when the run happens here, else 80 (the paper's hardware class).
+
+Memory model (per GPU, GiB; verl 0.9.1, FSDP/FSDP2 engine, colocated vLLM rollout; rough, upper-bound
+leaning). World size W = nodes x GPUs per node; P parameters, T of them trainable (the vision tower is
+frozen when model.override_config.freeze_vision_tower is true: no gradients, no Adam moments for it).
+- Actor states, FSDP-sharded over W in fsdp_config.model_dtype (fp32): params P, grads T (whole, not sharded,
+  with use_no_sync_for_gradient_accumulation), Adam 2T. All are on the GPU while training;
+  fsdp_config.offload_policy (FSDP2 CPUOffloadPolicy) keeps them in host memory throughout. Outside
+  training, param_offload / optimizer_offload move params / Adam to the CPU (log-prob passes load the params
+  back); gradients are freed (zero_grad sets them to None).
+- Reference model: forward-only (verl's dp_ref.yaml sets ref.fsdp_config.forward_only), which the FSDP engine
+  always wraps with CPU offload (FSDP2 CPUOffloadPolicy, FSDP1 CPUOffload), whatever param_offload says: it
+  lives in host memory and only its gathered units and activations reach the GPU.
+- Gathered FSDP unit: the largest unit verl wraps (here lm_head / embed_tokens), two in flight in bf16, plus
+  its unsharded fp32 gradient during backward.
+- Activations of one micro-batch of full-length sequences (prompt + response; the dynamic-batch token budget
+  when use_dynamic_bsz) divided by the Ulysses size: each decoder layer keeps ~18 h + 8 i bytes per token
+  (h hidden, i intermediate; bf16 with fp32 norm inputs); with gradient checkpointing only the bf16 layer
+  inputs are kept and one layer is recomputed at a time; forward-only passes hold one layer. Logits take 6
+  bytes per token and vocabulary entry (bf16 logits plus two temporaries of that size). The frozen vision
+  tower keeps no activations for backward.
+- Rollout: vLLM takes gpu_memory_utilization x GPU memory while generating, all of its footprint (weights,
+  activation peak ~VLLM_ACTIVATION_GIB, KV cache; it refuses to start with less free memory). While the
+  actor trains it sleeps (free_cache_engine: level 2 drops weights and KV cache); its CUDA context and CUDA
+  graphs stay (VLLM_ASLEEP_GIB). Without free_cache_engine it keeps its whole reservation.
+- The trainer process's CUDA context, NCCL buffers and fragmentation: TRAINER_RUNTIME_GIB in every phase.
+Phases: generation (actor states left on the GPU + vLLM's reservation), log-prob (old and reference
+log-probs: actor params and Adam, forward activations of the larger log-prob micro-batch), training (actor
+update). A phase above the GPU's memory is a blocker naming the key of its largest part. SFT has one
+phase, training, with the same actor terms and no rollout.
 """
 
 from __future__ import annotations
@@ -16,6 +52,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +61,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# GPU memory planned for when neither --gpu-memory-gib nor a local GPU says otherwise (the paper's class).
+PLANNING_GPU_GIB = 80.0
 
 
 @dataclass(frozen=True)
@@ -181,45 +220,287 @@ def check_prompt_lengths(cfg: DictConfig, rows: int) -> Iterator[Finding]:
                           "or set data.filter_overlong_prompts=true)")
 
 
-def check_gpus(cfg: DictConfig, visible_gpus: int) -> Iterator[Finding]:
-    """Declared GPUs exist, and the rollout's tensor-parallel size divides them."""
+def check_gpus(cfg: DictConfig, visible_gpus: int | None) -> Iterator[Finding]:
+    """The rollout's tensor-parallel size divides a node's GPUs; when the run happens here (`visible_gpus`
+    given, or virtual GPUs in ray_kwargs.ray_init.num_gpus), the declared GPUs exist on this node."""
     trainer = cfg.trainer
-    declared = trainer.nnodes * trainer.n_gpus_per_node
     tp = cfg.actor_rollout_ref.rollout.tensor_model_parallel_size
     if trainer.n_gpus_per_node % tp:
         yield Finding("BLOCKER", "actor_rollout_ref.rollout.tensor_model_parallel_size",
                       f"{tp} does not divide trainer.n_gpus_per_node={trainer.n_gpus_per_node}")
     virtual = OmegaConf.select(cfg, "ray_kwargs.ray_init.num_gpus")
     available = virtual if virtual is not None else visible_gpus
-    if trainer.nnodes == 1 and available < trainer.n_gpus_per_node:
+    shape = f"{trainer.nnodes} x {trainer.n_gpus_per_node} GPU(s), tp={tp}"
+    if available is None:
+        yield Finding("OK", "trainer.n_gpus_per_node", f"planning for {shape}; local GPUs not checked")
+    elif trainer.nnodes == 1 and available < trainer.n_gpus_per_node:
         yield Finding("BLOCKER", "trainer.n_gpus_per_node",
                       f"{trainer.n_gpus_per_node} GPUs declared but {available} available on this node")
     else:
-        yield Finding("OK", "trainer.n_gpus_per_node", f"{declared} GPUs declared ({trainer.nnodes} node(s)), tp={tp}")
+        yield Finding("OK", "trainer.n_gpus_per_node", f"{shape} declared, {available} available on this node")
 
 
-def estimate_memory_gib(n_params: int, world_size: int, rollout_utilization: float, gpu_gib: float) -> dict:
-    """Per-GPU memory of the colocated actor (fp32 weights, grads, Adam), bf16 ref and vLLM rollout."""
-    gib = 1024**3
-    actor = n_params * (4 + 4 + 8) / world_size / gib
-    ref = n_params * 2 / world_size / gib
-    return {"actor": actor, "ref": ref, "rollout": rollout_utilization * gpu_gib}
+# ---------------------------------------------------------------- memory plan (see the module docstring)
+
+GIB = 1024**3
+# The trainer process's CUDA context, NCCL buffers and allocator fragmentation.
+TRAINER_RUNTIME_GIB = 1.5
+# vLLM asleep while the actor trains: level-2 sleep frees weights and KV cache, not its context and CUDA graphs.
+VLLM_ASLEEP_GIB = 2.0
+# vLLM's profiled activation peak (language model and vision encoder), taken from its reservation.
+VLLM_ACTIVATION_GIB = 2.0
+# Bytes per token and vocabulary entry: bf16 logits plus two temporaries of their size (the entropy's
+# softmax and product in log-prob passes; the logits' gradient and the loss's copy in training).
+LOGIT_BYTES = 6
+BF16_BYTES = 2
+FP32_BYTES = 4
+# Micro-batch settings (micro-batch per GPU, dynamic-batch flag, token budget) of each pass.
+ACTOR_FIELDS = ("ppo_micro_batch_size_per_gpu", "use_dynamic_bsz", "ppo_max_token_len_per_gpu")
+LOG_PROB_FIELDS = ("log_prob_micro_batch_size_per_gpu", "log_prob_use_dynamic_bsz", "log_prob_max_token_len_per_gpu")
+SFT_FIELDS = ("micro_batch_size_per_gpu", "use_dynamic_bsz", "max_token_len_per_gpu")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes the memory plan reads from the HF config and the model built on the meta device."""
+
+    params: int
+    vision_params: int
+    largest_unit_params: int  # the largest module verl's FSDP wraps as one unit
+    hidden: int
+    intermediate: int
+    layers: int
+    vocab: int
+    kv_values_per_token: int  # K and V of every layer, summed over KV heads
+
+    def layer_activation_bytes(self, tokens: int) -> int:
+        """What one decoder layer keeps for backward (see the module docstring)."""
+        return tokens * (18 * self.hidden + 8 * self.intermediate)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One consumer of GPU memory in a phase, and the config key that shrinks it ('' if none)."""
+
+    what: str
+    gib: float
+    key: str
+
+
+# The trainer process's share of every phase (TRAINER_RUNTIME_GIB).
+RUNTIME = Part("runtime", TRAINER_RUNTIME_GIB, "")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one GPU holds at the peak of one phase of a training step."""
+
+    name: str
+    parts: tuple[Part, ...]
+
+    @property
+    def gib(self) -> float:
+        return sum(part.gib for part in self.parts)
+
+    @property
+    def largest(self) -> Part:
+        return max((part for part in self.parts if part.key), key=lambda part: part.gib)
+
+    def breakdown(self) -> str:
+        return ", ".join(f"{part.what} {part.gib:.1f}" for part in self.parts if part.gib)
+
+
+@dataclass(frozen=True)
+class ShardedStates:
+    """Per-GPU GiB of the actor's FSDP-sharded params, gradients and Adam moments."""
+
+    params: float
+    grads: float
+    optimizer: float
+
+
+@cache
+def model_shape(model_path: str) -> ModelShape:
+    """Counted on the meta device (no weights read); FSDP units as verl's FSDP2 wrapping selects them."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+    from verl.utils.fsdp_utils import _select_fsdp2_wrap_targets
+
+    from pathvlm_verl.frozen_vision import _vision_tower
+
+    config = AutoConfig.from_pretrained(model_path)
+    text = config.get_text_config()
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    return ModelShape(
+        params=_numel(model),
+        vision_params=_numel(_vision_tower(model)),
+        largest_unit_params=max(map(_numel, _select_fsdp2_wrap_targets(model, model._no_split_modules))),
+        hidden=text.hidden_size,
+        intermediate=text.intermediate_size,
+        layers=text.num_hidden_layers,
+        vocab=text.vocab_size,
+        kv_values_per_token=2 * text.num_hidden_layers * text.num_key_value_heads * head_dim,
+    )
+
+
+def sharded_states(shape: ModelShape, trainable: int, world: int, engine: DictConfig) -> ShardedStates:
+    """Params, gradients of the trainable ones and their two Adam moments in the FSDP `engine`'s model_dtype,
+    sharded over `world` GPUs; gradients stay whole while use_no_sync_for_gradient_accumulation defers their
+    reduce-scatter; nothing is on the GPU when FSDP2's CPU offload policy keeps it all in host memory."""
+    if engine.offload_policy:
+        return ShardedStates(0.0, 0.0, 0.0)
+    per_param = _dtype_bytes(engine.model_dtype) / GIB
+    grad_shards = 1 if engine.use_no_sync_for_gradient_accumulation else world
+    return ShardedStates(shape.params * per_param / world, trainable * per_param / grad_shards,
+                         2 * trainable * per_param / world)
+
+
+def micro_batch_tokens(node: DictConfig, path: str, fields: tuple[str, str, str], seq_len: int,
+                       sp: int) -> tuple[int, str]:
+    """Tokens one GPU holds in one micro-batch, and the key that sets them: the token budget when dynamic
+    batching is on, else the per-GPU micro-batch of full-length sequences; split over the Ulysses group."""
+    micro, dynamic, budget = fields
+    if node[dynamic]:
+        return -(-node[budget] // sp), f"{path}.{budget}"
+    if node[micro] is None:
+        raise ValueError(f"{path}.{micro} is not set: preflight plans memory from the per-GPU micro-batch")
+    return -(-node[micro] * seq_len // sp), f"{path}.{micro}"
+
+
+def activation_gib(shape: ModelShape, tokens: int, backward: bool, checkpointing: bool) -> float:
+    """One micro-batch's activations and logits (see the module docstring)."""
+    layer = shape.layer_activation_bytes(tokens)
+    if not backward:
+        kept = layer
+    elif checkpointing:
+        kept = tokens * shape.hidden * BF16_BYTES * shape.layers + layer
+    else:
+        kept = layer * shape.layers
+    return (kept + tokens * shape.vocab * LOGIT_BYTES) / GIB
+
+
+def gathered_unit_gib(shape: ModelShape, backward: bool) -> float:
+    """The largest FSDP unit gathered in bf16, two in flight, plus its unsharded fp32 gradient in backward."""
+    return shape.largest_unit_params * (2 * BF16_BYTES + (FP32_BYTES if backward else 0)) / GIB
+
+
+def training_parts(states: ShardedStates, shape: ModelShape, tokens: tuple[int, str], checkpointing: bool,
+                   offload_key: str) -> tuple[Part, ...]:
+    """The actor (or SFT model) while it updates: every state on the GPU, one micro-batch in flight."""
+    count, key = tokens
+    return (
+        Part("params", states.params, offload_key),
+        Part("grads", states.grads, offload_key),
+        Part("optimizer", states.optimizer, offload_key),
+        Part("gathered unit", gathered_unit_gib(shape, backward=True), ""),
+        Part(f"activations ({count} tokens)", activation_gib(shape, count, True, checkpointing), key),
+        RUNTIME,
+    )
+
+
+def rl_memory_phases(cfg: DictConfig, shape: ModelShape, gpu_gib: float) -> list[Phase]:
+    """Per-GPU memory of verl's colocated actor, reference and vLLM rollout in each phase of a step."""
+    from verl.trainer.ppo.utils import need_reference_policy
+
+    arr = cfg.actor_rollout_ref
+    actor, rollout, fsdp = arr.actor, arr.rollout, arr.actor.fsdp_config
+    fsdp_key = "actor_rollout_ref.actor.fsdp_config"
+    world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
+    seq_len = cfg.data.max_prompt_length + cfg.data.max_response_length
+    sp = actor.ulysses_sequence_parallel_size
+    states = sharded_states(shape, _trainable_params(shape, arr.model), world, fsdp)
+    log_prob_passes = [(rollout, "actor_rollout_ref.rollout")]
+    if need_reference_policy(cfg):
+        log_prob_passes.append((arr.ref, "actor_rollout_ref.ref"))
+    log_prob_tokens, log_prob_key = max(micro_batch_tokens(node, path, LOG_PROB_FIELDS, seq_len, sp)
+                                        for node, path in log_prob_passes)
+    reservation = rollout.gpu_memory_utilization * gpu_gib
+    rollout_idle = (Part("vLLM asleep", VLLM_ASLEEP_GIB, "") if rollout.free_cache_engine else
+                    Part("vLLM awake", reservation, "actor_rollout_ref.rollout.free_cache_engine"))
+    resident_optimizer = 0.0 if fsdp.optimizer_offload else states.optimizer
+    generation = Phase("generation", (
+        Part("params", 0.0 if fsdp.param_offload else states.params, f"{fsdp_key}.param_offload"),
+        Part("optimizer", resident_optimizer, f"{fsdp_key}.optimizer_offload"),
+        Part("vLLM reservation", reservation, "actor_rollout_ref.rollout.gpu_memory_utilization"),
+        RUNTIME,
+    ))
+    log_prob = Phase("log-prob", (
+        Part("params", states.params, f"{fsdp_key}.offload_policy"),
+        Part("optimizer", resident_optimizer, f"{fsdp_key}.optimizer_offload"),
+        Part("gathered unit", gathered_unit_gib(shape, backward=False), ""),
+        Part(f"activations ({log_prob_tokens} tokens)",
+             activation_gib(shape, log_prob_tokens, backward=False, checkpointing=False), log_prob_key),
+        rollout_idle,
+        RUNTIME,
+    ))
+    train_tokens = micro_batch_tokens(actor, "actor_rollout_ref.actor", ACTOR_FIELDS, seq_len, sp)
+    training = Phase("training", (*training_parts(states, shape, train_tokens, arr.model.enable_gradient_checkpointing,
+                                                  f"{fsdp_key}.offload_policy"), rollout_idle))
+    return [generation, log_prob, training]
+
+
+def sft_memory_phases(cfg: DictConfig, shape: ModelShape) -> list[Phase]:
+    """Per-GPU memory of verl's SFT trainer (FSDP engine): one phase, training."""
+    engine = cfg.engine
+    world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
+    states = sharded_states(shape, _trainable_params(shape, cfg.model), world, engine)
+    tokens = micro_batch_tokens(cfg.data, "data", SFT_FIELDS, cfg.data.max_length,
+                                engine.ulysses_sequence_parallel_size)
+    parts = training_parts(states, shape, tokens, cfg.model.enable_gradient_checkpointing, "engine.offload_policy")
+    return [Phase("training", parts)]
+
+
+def phase_finding(phase: Phase, gpu_gib: float) -> Finding:
+    """OK when the phase fits the GPU, else a blocker naming the key of its largest part."""
+    summary = f"{phase.name}: {phase.gib:.1f} of {gpu_gib:g} GiB per GPU ({phase.breakdown()})"
+    if phase.gib <= gpu_gib:
+        return Finding("OK", phase.largest.key, summary)
+    return Finding("BLOCKER", phase.largest.key,
+                   f"{summary} exceeds the GPU by {phase.gib - gpu_gib:.1f} GiB: its largest part "
+                   f"({phase.largest.what}) is set by this key; or plan more GPUs (--nodes, --gpus-per-node)")
+
+
+def check_rollout_kv_cache(cfg: DictConfig, shape: ModelShape, gpu_gib: float) -> Iterator[Finding]:
+    """vLLM's reservation holds its weights and activation peak and still leaves a KV cache for one sequence."""
+    rollout = cfg.actor_rollout_ref.rollout
+    key = "actor_rollout_ref.rollout.gpu_memory_utilization"
+    tp, dtype_bytes = rollout.tensor_model_parallel_size, _dtype_bytes(rollout.dtype)
+    seq_len = cfg.data.max_prompt_length + cfg.data.max_response_length
+    reservation = rollout.gpu_memory_utilization * gpu_gib
+    weights = shape.params * dtype_bytes / tp / GIB
+    kv_gib = reservation - weights - VLLM_ACTIVATION_GIB
+    kv_tokens = int(max(kv_gib, 0.0) * GIB * tp / (shape.kv_values_per_token * dtype_bytes))
+    summary = (f"vLLM reserves {reservation:.1f} GiB per GPU: weights {weights:.1f} (tp={tp}), activations "
+               f"~{VLLM_ACTIVATION_GIB:g}, KV cache {kv_gib:.1f} GiB = {kv_tokens} tokens")
+    if kv_tokens < seq_len:
+        yield Finding("BLOCKER", key, f"{summary}, less than one {seq_len}-token sequence: raise it, or "
+                                      "actor_rollout_ref.rollout.tensor_model_parallel_size")
+    else:
+        yield Finding("OK", key, f"{summary} ({kv_tokens // seq_len} full-length sequences at once)")
 
 
 def check_memory(cfg: DictConfig, gpu_gib: float) -> Iterator[Finding]:
-    n_params = _count_parameters(cfg.actor_rollout_ref.model.path)
-    world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
-    est = estimate_memory_gib(n_params, world, cfg.actor_rollout_ref.rollout.gpu_memory_utilization, gpu_gib)
-    summary = (f"{n_params / 1e9:.2f}B parameters over {world} GPU(s) of {gpu_gib:g} GiB: actor {est['actor']:.1f} "
-               f"+ ref {est['ref']:.1f} GiB per GPU (sharded, before activations), rollout reserves "
-               f"{est['rollout']:.1f} GiB while generating")
-    # The actor and ref stay resident next to the rollout's reservation unless offloaded.
-    offloaded = cfg.actor_rollout_ref.actor.fsdp_config.get("param_offload", False)
-    if not offloaded and est["actor"] + est["ref"] + est["rollout"] > gpu_gib:
-        yield Finding("BLOCKER", "actor_rollout_ref.rollout.gpu_memory_utilization",
-                      f"{summary}: exceeds the GPU; lower it, add GPUs or enable actor param_offload")
-    else:
-        yield Finding("OK", "trainer.n_gpus_per_node", summary)
+    """Per-GPU memory of each phase of the stage on the planned cluster (model in the module docstring)."""
+    from verl.trainer.ppo.utils import need_reference_policy
+
+    rl = is_rl_config(cfg)
+    model = cfg.actor_rollout_ref.model if rl else cfg.model
+    shape = model_shape(model.path)
+    trainable = _trainable_params(shape, model)
+    where = (f"{shape.params / 1e9:.2f}B parameters ({trainable / 1e9:.2f}B trained) on "
+             f"{cfg.trainer.nnodes} x {cfg.trainer.n_gpus_per_node} GPU(s) of {gpu_gib:g} GiB")
+    if rl and need_reference_policy(cfg):
+        ref_dtype = _dtype_bytes(cfg.actor_rollout_ref.ref.fsdp_config.model_dtype)
+        where += (f"; the forward-only reference stays in host memory (FSDP CPU offload): "
+                  f"{shape.params * ref_dtype / cfg.trainer.nnodes / GIB:.1f} GiB per node")
+    yield Finding("OK", "trainer.n_gpus_per_node", where)
+    phases = rl_memory_phases(cfg, shape, gpu_gib) if rl else sft_memory_phases(cfg, shape)
+    for phase in phases:
+        yield phase_finding(phase, gpu_gib)
+    if rl:
+        yield from check_rollout_kv_cache(cfg, shape, gpu_gib)
 
 
 # ---------------------------------------------------------------- SFT (stage 1)
@@ -246,10 +527,10 @@ def check_sft_dataset(cfg: DictConfig, rows: int) -> Iterator[Finding]:
 
 
 def run_checks(
-    cfg: DictConfig, rows: int = 32, gpu_gib: float = 80.0, visible_gpus: int | None = None
+    cfg: DictConfig, rows: int = 32, gpu_gib: float = PLANNING_GPU_GIB, visible_gpus: int | None = None
 ) -> list[Finding]:
-    """All checks for the composed stage config, in the order a launch would meet them."""
-    visible_gpus = _visible_gpus() if visible_gpus is None else visible_gpus
+    """All checks for the composed stage config, in the order a launch would meet them. `visible_gpus`: this
+    machine's GPUs when the run happens here; None plans for the configured cluster without counting them."""
     checks: list[Callable[[], Iterator[Finding]]]
     if is_rl_config(cfg):
         model = cfg.actor_rollout_ref.model.path
@@ -273,6 +554,7 @@ def run_checks(
             lambda: check_model(cfg.model.path, "model.path"),
             lambda: check_placeholders(cfg.data.train_files, cfg.data.messages_key, "images", "data.train_files", rows),
             lambda: check_sft_dataset(cfg, rows),
+            lambda: check_memory(cfg, gpu_gib),
         ]
     findings: list[Finding] = []
     for check in checks:
@@ -289,20 +571,50 @@ def _first_row(files) -> dict | None:
     return pq.ParquetFile(path).read_row_group(0).slice(0, 1).to_pylist()[0]
 
 
-def _count_parameters(model_path: str) -> int:
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
+def plan_overrides(nodes: int | None, gpus_per_node: int | None) -> list[str]:
+    """Hydra overrides putting the planned cluster shape into the config (applied last, so they win)."""
+    shape = {"trainer.nnodes": nodes, "trainer.n_gpus_per_node": gpus_per_node}
+    return [f"{key}={value}" for key, value in shape.items() if value is not None]
 
-    config = AutoConfig.from_pretrained(model_path)
-    with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+
+def _trainable_params(shape: ModelShape, model: DictConfig) -> int:
+    from pathvlm_verl.frozen_vision import FREEZE_FLAG
+
+    frozen = OmegaConf.select(model, f"override_config.{FREEZE_FLAG}", default=False)
+    return shape.params - shape.vision_params if frozen else shape.params
+
+
+def _dtype_bytes(precision: str | None) -> int:
+    """Bytes per element of a verl precision name; None is fp32, what verl trains in."""
+    from verl.utils.torch_dtypes import PrecisionType
+
+    return PrecisionType.to_dtype(precision or "fp32").itemsize
+
+
+def _numel(module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def _visible_gpus() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+def _local_gpu_gib() -> float:
+    import torch
+
+    return torch.cuda.get_device_properties(0).total_memory / GIB
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
 
 
 def _as_list(files) -> list[str]:
@@ -318,10 +630,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-name", required=True, help="pathvlm_sft or pathvlm_grpo")
     parser.add_argument("--config-dir", type=Path, default=None, help="default: the installed pathvlm_conf")
     parser.add_argument("--rows", type=int, default=32, help="rows of each Parquet to load and measure")
-    parser.add_argument("--gpu-memory-gib", type=float, default=80.0, help="memory of one GPU of the cluster")
+    parser.add_argument("--nodes", type=_positive(int), help="nodes of the target cluster (default: trainer.nnodes)")
+    parser.add_argument("--gpus-per-node", type=_positive(int),
+                        help="GPUs per node of the target cluster (default: trainer.n_gpus_per_node)")
+    parser.add_argument("--gpu-memory-gib", type=_positive(float),
+                        help="memory of one GPU of the target cluster (default: this machine's GPU when the run "
+                             f"happens here, else {PLANNING_GPU_GIB:g})")
     args, overrides = parser.parse_known_args(argv)
-    cfg = compose_stage(args.config_name, overrides, args.config_dir)
-    findings = run_checks(cfg, rows=args.rows, gpu_gib=args.gpu_memory_gib)
+    cfg = compose_stage(args.config_name, overrides + plan_overrides(args.nodes, args.gpus_per_node), args.config_dir)
+    # The run happens here unless a plan flag is given or this machine has no CUDA GPU.
+    planning = any(flag is not None for flag in (args.nodes, args.gpus_per_node, args.gpu_memory_gib))
+    visible_gpus = None if planning else (_visible_gpus() or None)
+    gpu_gib = args.gpu_memory_gib or (_local_gpu_gib() if visible_gpus else PLANNING_GPU_GIB)
+    findings = run_checks(cfg, rows=args.rows, gpu_gib=gpu_gib, visible_gpus=visible_gpus)
     for finding in findings:
         print(finding)
     blockers = sum(f.level == "BLOCKER" for f in findings)
