@@ -41,6 +41,7 @@ class EvalConfig:
     output_dir: Path
     engine: str
     engine_options: dict[str, dict[str, Any]]
+    isolate_models: str | bool
     n: int
     sampling: SamplingSettings
     pixels: PixelBudget
@@ -57,6 +58,10 @@ class EvalConfig:
     def engine_kwargs(self, engine: str) -> dict[str, Any]:
         """The engine's config section without `batch_size` (the runner's business)."""
         return {k: v for k, v in self.engine_options[engine].items() if k != "batch_size"}
+
+    def isolates_models(self, engine: str) -> bool:
+        """Whether each model generates in its own child process with this (resolved) engine."""
+        return engine == "vllm" if self.isolate_models == "auto" else bool(self.isolate_models)
 
 
 def _fail(key: str, message: str) -> None:
@@ -96,6 +101,8 @@ def load_config(cfg: DictConfig) -> EvalConfig:
     engine = c["engine"]
     if engine["name"] not in ENGINES:
         _fail("engine.name", f"{engine['name']!r} is not one of {ENGINES}")
+    if not (isinstance(engine["isolate_models"], bool) or engine["isolate_models"] == "auto"):
+        _fail("engine.isolate_models", f"{engine['isolate_models']!r} is not one of auto, true, false")
     metrics = c["metrics"]
     if not 0 < float(metrics["confidence"]) < 1:
         _fail("metrics.confidence", "must lie in (0, 1)")
@@ -108,6 +115,7 @@ def load_config(cfg: DictConfig) -> EvalConfig:
         output_dir=Path(c["output_dir"]),
         engine=engine["name"],
         engine_options={name: dict(engine[name]) for name in ENGINES if name != "auto"},
+        isolate_models=engine["isolate_models"],
         n=n,
         sampling=SamplingSettings(temperature=float(gen["temperature"]), top_p=float(gen["top_p"]),
                                   top_k=int(gen["top_k"]), max_new_tokens=int(gen["max_new_tokens"]),

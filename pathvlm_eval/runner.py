@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from pathvlm_eval.reference import load_reference
 from pathvlm_eval.report import render_report
 from pathvlm_eval.results import build_results
 from pathvlm_eval.scoring import Scorer
-from pathvlm_eval.store import SampleStore
+from pathvlm_eval.store import SampleKey, SampleStore
 
 log = logging.getLogger(__name__)
 Pending = tuple[EvalItem, list[int]]  # a question and its sample numbers still to generate
@@ -41,12 +44,22 @@ def _record(model: ModelSpec, item: EvalItem, sample: int, engine: str, generati
             "finish_reason": generation.finish_reason, "engine": engine, **scores, "reward_version": reward_version}
 
 
+def sample_store(config: EvalConfig, model: ModelSpec) -> SampleStore:
+    """`samples/<model>.jsonl` of the run folder."""
+    return SampleStore(config.output_dir / "samples" / f"{model.name}.jsonl")
+
+
+def missing_samples(config: EvalConfig, items: Sequence[EvalItem], done: set[SampleKey]) -> list[Pending]:
+    """The questions with sample numbers below `config.n` not in `done`."""
+    return [(item, missing) for item in items
+            if (missing := [s for s in range(config.n) if (item.prompt_id, s) not in done])]
+
+
 def generate_missing(config: EvalConfig, model: ModelSpec, items: Sequence[EvalItem], scorer: Scorer,
                      engine_name: str, store: SampleStore) -> int:
     """Generate and score every (question, sample) of `model` not yet in `store`; returns how many."""
     done = store.done()
-    pending = [(item, missing) for item in items
-               if (missing := [s for s in range(config.n) if (item.prompt_id, s) not in done])]
+    pending = missing_samples(config, items, done)
     total = sum(len(samples) for _, samples in pending)
     log.info("%s: %d samples stored, %d to generate", model.name, len(done), total)
     if not total:
@@ -68,6 +81,30 @@ def generate_missing(config: EvalConfig, model: ModelSpec, items: Sequence[EvalI
     finally:
         engine.close()
     return total
+
+
+def _generate_in_child(config: EvalConfig, model: ModelSpec, engine_name: str, log_level: int) -> int:
+    """The child process's work: load the questions and the scorer again, then `generate_missing`."""
+    logging.basicConfig(level=log_level, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    scorer = Scorer(config.scoring_module, config.reward_kwargs)
+    try:
+        return generate_missing(config, model, load_items(config.files, config.limit), scorer, engine_name,
+                                sample_store(config, model))
+    finally:
+        scorer.close()
+
+
+def generate_isolated(config: EvalConfig, model: ModelSpec, engine_name: str) -> int:
+    """`generate_missing` in a fresh (spawned) process that exits before this returns, so all memory the
+    engine took (vLLM's GPU memory above all) is back before the next model loads. Samples are appended and
+    flushed by the child as in process; its exceptions are raised here."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = pool.submit(_generate_in_child, config, model, engine_name, logging.getLogger().getEffectiveLevel())
+        try:
+            return job.result()
+        except BrokenProcessPool as err:
+            raise RuntimeError(f"model {model.name}: its generation process died; the samples it stored are kept "
+                               f"in {sample_store(config, model).path} and a rerun resumes after them") from err
 
 
 def rescore(store: SampleStore, items: Sequence[EvalItem], scorer: Scorer) -> None:
@@ -96,15 +133,20 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
     scorer = Scorer(config.scoring_module, config.reward_kwargs)
     engine_name = resolve_engine_name(config.engine)
     out = config.output_dir
-    stores = {m.name: SampleStore(out / "samples" / f"{m.name}.jsonl") for m in config.models}
+    stores = {m.name: sample_store(config, m) for m in config.models}
     try:
         for model in config.models:
             store = stores[model.name]
+            # processor_kwargs: how the budget reached the processor, so samples stored while it was a `size`
+            # dict (which a checkpoint's own min_pixels/max_pixels overrode) are never resumed into.
             store.check_meta({"model_path": model.path, "sampling": asdict(config.sampling),
-                              "pixels": asdict(config.pixels)})
+                              "pixels": asdict(config.pixels), "processor_kwargs": config.pixels.processor_kwargs()})
             if config.rescore:
                 rescore(store, items, scorer)
-            generate_missing(config, model, items, scorer, engine_name, store)
+            if not config.isolates_models(engine_name):
+                generate_missing(config, model, items, scorer, engine_name, store)
+            elif missing_samples(config, items, store.done()):
+                generate_isolated(config, model, engine_name)
     finally:
         scorer.close()
     records = {name: store.load() for name, store in stores.items()}

@@ -27,9 +27,13 @@ class PixelBudget:
     min_pixels: int
     max_pixels: int
 
-    def processor_kwargs(self) -> dict[str, dict[str, int]]:
-        """The budget as Qwen2.5-VL's image processor takes it (and as verl's data.mm_processor_kwargs passes it)."""
-        return {"size": {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}}
+    def processor_kwargs(self) -> dict[str, int]:
+        """The budget as training passes it (data.mm_processor_kwargs, the vLLM rollout's mm_processor_kwargs).
+
+        `min_pixels`/`max_pixels`, not a `size` dict: Qwen2-VL's image processor lets min_pixels/max_pixels
+        override `size`, so a `size` kwarg loses to the min_pixels/max_pixels of a checkpoint's
+        preprocessor_config.json (the official Qwen2.5-VL ones carry them), while these kwargs replace them."""
+        return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,14 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype | str:
+    """`auto`: the checkpoint's own dtype on an accelerator, float32 on a CPU (CPUs without AVX-512 BF16/AMX
+    emulate bf16 matmuls, about 10x slower than float32)."""
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    return torch.float32 if device.type == "cpu" else "auto"
+
+
 class HFEngine:
     """Qwen2.5-VL (or any image-text-to-text checkpoint) through transformers, left-padded batches."""
 
@@ -25,7 +33,7 @@ class HFEngine:
         self.device = _resolve_device(device)
         self.processor = AutoProcessor.from_pretrained(model_path, **pixels.processor_kwargs())
         self.processor.tokenizer.padding_side = "left"
-        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        torch_dtype = _resolve_dtype(dtype, self.device)
         self.model = AutoModelForImageTextToText.from_pretrained(
             model_path, dtype=torch_dtype, attn_implementation=attn_implementation).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
 from eval_fixtures import compose_eval, make_row, pathmmu_rows, tiny_overrides, write_rl_parquet
+from pid_recording_rewards import PIDS_ENV
 
 import pathvlm_rewards
 from pathvlm_eval import evaluate
@@ -83,15 +85,43 @@ def test_sampling_reports_pass_at_k_and_majority_vote(tiny_ckpt, tmp_path):
     assert "pass@2" in (out / "report.md").read_text() and not (out / "plots").exists()
 
 
-def test_a_crash_midway_resumes_without_generating_twice(tiny_ckpt, tmp_path):
+def test_isolated_models_generate_in_processes_of_their_own(tiny_ckpt, tmp_path, monkeypatch):
+    """engine.isolate_models=true (what vLLM gets with `auto`) on the transformers engine: each model generates
+    and scores in a child process of its own, and writes the same samples as the in-process run."""
+    data = write_rl_parquet(tmp_path / "p.parquet", pathmmu_rows(2))
+    samples, pids = {}, {}
+    for isolate in ("false", "true"):
+        pid_file, out = tmp_path / f"pids_{isolate}.txt", tmp_path / f"isolate_{isolate}"
+        monkeypatch.setenv(PIDS_ENV, str(pid_file))
+        evaluate(compose_eval([*tiny_overrides(tiny_ckpt, [data], out, models=("base", "r1")),
+                               f"engine.isolate_models={isolate}", "scoring.module=pid_recording_rewards",
+                               "report.plots=false"]))
+        samples[isolate] = {m: _records(out / "samples" / f"{m}.jsonl") for m in ("base", "r1")}
+        pids[isolate] = pid_file.read_text().split()
+    assert samples["true"] == samples["false"] and all(len(r) == 2 for r in samples["true"].values())
+    assert set(pids["false"]) == {str(os.getpid())}  # in process: this test's own process scored everything
+    assert len(pids["true"]) == 4 and len(set(pids["true"])) == 2  # one process per model, two samples each
+    assert str(os.getpid()) not in pids["true"]
+
+
+def test_isolate_models_accepts_auto_true_false_only(tiny_ckpt, tmp_path):
+    data = write_rl_parquet(tmp_path / "p.parquet", pathmmu_rows(1))
+    with pytest.raises(ValueError, match="engine.isolate_models: 'sometimes'"):
+        evaluate(compose_eval([*tiny_overrides(tiny_ckpt, [data], tmp_path / "r"), "engine.isolate_models=sometimes"]))
+
+
+@pytest.mark.parametrize("isolate", ["false", "true"])
+def test_a_crash_midway_resumes_without_generating_twice(tiny_ckpt, tmp_path, isolate):
     """Row 3 has a broken image: the run stops there with the file/row named, after storing rows 0-2.
-    With the row repaired, the rerun generates only rows 3-5 and keeps the first three lines as they were."""
+    With the row repaired, the rerun generates only rows 3-5 and keeps the first three lines as they were.
+    With isolated models the error is raised in the child process and reaches the caller unchanged."""
     rows = pathmmu_rows(6)
     good_image = rows[3]["images"][0]["bytes"]
     rows[3]["images"][0]["bytes"] = b"truncated download"
     data = write_rl_parquet(tmp_path / "p.parquet", rows)
     out = tmp_path / "run"
-    cfg = compose_eval([*tiny_overrides(tiny_ckpt, [data], out), "engine.hf.batch_size=1", "report.plots=false"])
+    cfg = compose_eval([*tiny_overrides(tiny_ckpt, [data], out), "engine.hf.batch_size=1", "report.plots=false",
+                        f"engine.isolate_models={isolate}"])
     with pytest.raises(DataError, match=r"p\.parquet: row 3: images\[0\]"):
         evaluate(cfg)
     jsonl = out / "samples" / "tiny.jsonl"
