@@ -9,7 +9,8 @@
     images        list<{bytes, path}>       one entry per "<image>" (data.image_key)
     ability       str                       pathology | medical
     reward_model  {style: "rule", ground_truth}   for mcq the gold option string ("B) Adenocarcinoma")
-    extra_info    struct, fields in EXTRA_INFO below (verl passes only extra_info to the reward function)
+    extra_info    struct, fields in EXTRA_INFO below (verl passes only extra_info to the reward function, so
+                  extra_info.image_bytes repeats the image for the judge)
 
 Both trainer views live in every file, so the same val.parquet serves SFT validation (messages) and GRPO
 validation (prompt).
@@ -54,7 +55,11 @@ EXTRA_INFO: dict[str, tuple[pa.DataType, Callable[[RowContext], Any]]] = {
     "options": (pa.list_(pa.string()), lambda c: list(c.question.options)),
     # the full user text (question, options, instruction) without the <image> placeholder: the judge's question
     "question": (pa.string(), lambda c: c.user_text),
-    # absolute path of a readable file holding the image (the source file, or OUT/images/<sha256>.<ext>)
+    # the image as stored in `images` (encoded bytes): the judge of the process reward reads it here, since verl
+    # gives the reward function extra_info and not the `images` column; it travels with the row to any node
+    "image_bytes": (pa.binary(), lambda c: c.image_bytes),
+    # absolute path of the image file on the machine that ran data_prep (the source file, or
+    # OUT/images/<sha256>.<ext>); provenance only, it may not exist where the row is used
     "image_path": (pa.string(), lambda c: c.image_path),
     # the image as the source names it (relative to the dataset root, or the name recorded in the source)
     "image_file": (pa.string(), lambda c: c.question.image_name),

@@ -13,8 +13,8 @@ Load it in the trainer config::
 the keys `score` (weighted total), `accuracy`, `format`, `process` (= mean of `integrity` and
 `knowledge`, 0.0 when not computed), `integrity`, `knowledge`, `judge_fallback` (1.0 when the paper's
 fallback replaced the judge's scores), `judge_error` (1.0 when the judge gave no reply at all: timeout,
-cap, server/transport error), `acc` (= `accuracy`; verl's validation reports `acc` as its core metric)
-and `pred` (the canonical prediction, a string, for verl's maj@N).
+cap, server/transport error, or no usable image in the row), `acc` (= `accuracy`; verl's validation
+reports `acc` as its core metric) and `pred` (the canonical prediction, a string, for verl's maj@N).
 
 reward_kwargs (defaults in defaults.yaml, the one place they live; any Mapping, OmegaConf included):
 
@@ -38,8 +38,10 @@ reward_kwargs (defaults in defaults.yaml, the one place they live; any Mapping, 
 Row contract: `extra_info['answer_type']` (mcq | yesno | open), `extra_info['options']` (["A) text", …]
 for mcq); with the process reward also `extra_info['question']` (the question text as the policy saw it;
 the options are added from `options`, repeating them is harmless) and the image as
-`extra_info['image_bytes']` (encoded bytes, preferred) or `extra_info['image_path']` (a file every reward
-worker can read). verl gives the reward function the row's extra_info, not its `images` column.
+`extra_info['image_bytes']` (encoded bytes; data_prep writes them) or `extra_info['image_path']` (a file the
+reward worker can read; only read when image_bytes is absent). verl 0.9.1 gives the reward function the row's
+extra_info, not its `images` column, so the bytes travel in extra_info to whichever node runs the reward.
+A row whose image is absent or unreadable gets the paper's fallback with `judge_error` 1.0; it never raises.
 """
 
 from pathvlm_rewards.answers import answer_accuracy, designated_options, lenient_answer

@@ -27,18 +27,24 @@ def _question(extra_info: Mapping) -> str:
 async def _process(config: JudgeConfig, solution_str: str, ground_truth: str, extra_info: Mapping,
                    correct: bool) -> tuple[float, float, bool, bool]:
     from pathvlm_rewards.judge import JudgeSample, get_judge
-    from pathvlm_rewards.judge.image import judge_image
+    from pathvlm_rewards.judge.image import ImageUnavailable, judge_image
 
+    question = _question(extra_info)
+    judge = get_judge(config)
     options = extra_info.get("options")
-    sample = JudgeSample(
-        question=_question(extra_info),
-        options=[] if options is None else [str(option) for option in options],
-        gold=str(ground_truth),
-        correct=correct,
-        response=solution_str,
-        image=judge_image(extra_info, config.max_image_pixels),
-    )
-    verdict = await get_judge(config).score(sample)
+    try:
+        image = judge_image(extra_info, config.max_image_pixels)
+    except ImageUnavailable as error:
+        verdict = judge.without_image(correct, str(error))
+    else:
+        verdict = await judge.score(JudgeSample(
+            question=question,
+            options=[] if options is None else [str(option) for option in options],
+            gold=str(ground_truth),
+            correct=correct,
+            response=solution_str,
+            image=image,
+        ))
     return verdict.integrity, verdict.knowledge, verdict.fallback, verdict.error
 
 

@@ -64,6 +64,7 @@ class Judge:
         self.backend = OpenAIBackend(config) if config.backend == "openai" else TransformersBackend(config)
         self.cache = JudgeCache(config.cache_dir) if config.cache_dir else None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._warned_without_image = False
 
     def key(self, sample: JudgeSample) -> str:
         config = self.config
@@ -80,6 +81,18 @@ class Judge:
         if state is None:
             state = self._loops[loop] = _LoopState(asyncio.Semaphore(self.config.max_concurrency))
         return state
+
+    def without_image(self, correct: bool, reason: str) -> Verdict:
+        """The fallback for a response whose row has no usable image: no call, counted as an error.
+
+        Logged once per judge (a worker would otherwise repeat it for every response of a bad data set).
+        """
+        if not self._warned_without_image:
+            self._warned_without_image = True
+            logger.warning("the judge cannot see the row's image (%s); using the paper's fallback, counted in "
+                           "judge_error (logged once; rebuild the Parquet with data_prep so rows carry "
+                           "extra_info.image_bytes)", reason)
+        return fallback_verdict(correct, error=True)
 
     async def score(self, sample: JudgeSample) -> Verdict:
         """The verdict on one response: from the cache, a call already in flight, or a new call."""

@@ -45,6 +45,7 @@ def test_rows_follow_the_contract(demo_rows):
             assert row["data_source"] == "demo" and row["prompt"][0]["content"] == "<image>" + info["question"]
             image = Image.open(io.BytesIO(row["images"][0]["bytes"]))
             assert image.mode == "RGB" and image.width * image.height <= 224 * 224
+            assert info["image_bytes"] == row["images"][0]["bytes"]  # the judge's copy, carried in extra_info
             if info["answer_type"] == "mcq":
                 assert row["reward_model"]["ground_truth"] in info["options"]
             else:

@@ -89,6 +89,9 @@ def test_rl_image_is_the_stored_image(pathmmu_out, tokenizer_processor, tmp_path
     stored = pq.read_table(pathmmu_out / "grpo_train.parquet", columns=["images"]).to_pylist()
     dataset = _rl_dataset(pathmmu_out / "grpo_train.parquet", tokenizer, processor, tmp_path, filter_long=False)
     for i, row in enumerate(stored):
+        item = dataset[i]
         expected = np.asarray(Image.open(io.BytesIO(row["images"][0]["bytes"])).convert("RGB"))
-        got = np.asarray(dataset[i]["raw_prompt"][0]["content"][0]["image"].convert("RGB"))
+        got = np.asarray(item["raw_prompt"][0]["content"][0]["image"].convert("RGB"))
         assert np.array_equal(expected, got)
+        # verl hands the reward function extra_info only: the judge's copy of the image must arrive there intact
+        assert item["extra_info"]["image_bytes"] == row["images"][0]["bytes"]

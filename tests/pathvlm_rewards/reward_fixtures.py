@@ -27,6 +27,31 @@ def mcq_info(**extra) -> dict:
     return info
 
 
+def verl_batch(tokenizer, responses: list[str], ground_truths: list[str], extra_infos: list[dict],
+               data_source: str = "pathmmu"):
+    """A DataProto shaped like the trainer's: left-padded prompts, right-padded responses ending in EOS."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    prompts = [tokenizer(f"Question {i}").input_ids for i in range(len(responses))]
+    answers = [tokenizer(r).input_ids + [tokenizer.eos_token_id] for r in responses]
+    plen, rlen, pad = max(map(len, prompts)), max(map(len, answers)), tokenizer.pad_token_id
+    prompt_ids = torch.tensor([[pad] * (plen - len(p)) + p for p in prompts])
+    response_ids = torch.tensor([r + [pad] * (rlen - len(r)) for r in answers])
+    mask = torch.tensor([[0] * (plen - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (rlen - len(r))
+                         for p, r in zip(prompts, answers, strict=True)])
+    return DataProto.from_dict(
+        tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": mask,
+                 "input_ids": torch.cat([prompt_ids, response_ids], dim=1)},
+        non_tensors={
+            "data_source": np.array([data_source] * len(responses), dtype=object),
+            "reward_model": np.array([{"style": "rule", "ground_truth": g} for g in ground_truths], dtype=object),
+            "extra_info": np.array(extra_infos, dtype=object),
+        },
+    )
+
+
 def judge_kwargs(server_url: str | None, cache_dir, **judge) -> dict:
     """reward_kwargs with the process reward on, judging through `server_url`."""
     settings = {"backend": "openai", "model": "judge-vl", "base_url": server_url, "api_key_env": "PATHVLM_TEST_KEY",

@@ -85,11 +85,6 @@ def test_bad_rows_raise_errors_naming_the_field_and_row():
         score(WELL_FORMED, ground_truth="E) Lymphoma")
     with pytest.raises(ValueError, match=r"extra_info\['question'\].*row index 7"):
         score(WELL_FORMED, info=mcq_info(question=""), weights={"process": 1.0}, judge={"api_key_env": None})
-    with pytest.raises(ValueError, match=r"image_bytes'\] or \['image_path'\].*row index 7"):
-        score(WELL_FORMED, info=mcq_info(image_bytes=None), weights={"process": 1.0}, judge={"api_key_env": None})
-    with pytest.raises(ValueError, match="not a readable image"):
-        score(WELL_FORMED, info=mcq_info(image_bytes=b"not an image"), weights={"process": 1.0},
-              judge={"api_key_env": None})
 
 
 def test_missing_api_key_env_is_a_config_error(monkeypatch, tmp_path):

@@ -4,11 +4,9 @@ and the Ray reward-loop manager that ships it to a worker process (nothing of ve
 import asyncio
 import inspect
 
-import numpy as np
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
-from reward_fixtures import OPTIONS, mcq_info
+from reward_fixtures import OPTIONS, mcq_info, verl_batch
 
 from pathvlm_rewards import RESULT_KEYS
 
@@ -47,26 +45,8 @@ def trainer_config(tiny_ckpt, tmp_path_factory):
 
 
 def _batch(tokenizer):
-    """A DataProto shaped like the trainer's: left-padded prompts, right-padded responses ending in EOS."""
-    from verl import DataProto
-
-    prompts = [tokenizer(f"Question {i}").input_ids for i in range(len(RESPONSES))]
-    responses = [tokenizer(r).input_ids + [tokenizer.eos_token_id] for r in RESPONSES]
-    plen, rlen, pad = max(map(len, prompts)), max(map(len, responses)), tokenizer.pad_token_id
-    prompt_ids = torch.tensor([[pad] * (plen - len(p)) + p for p in prompts])
-    response_ids = torch.tensor([r + [pad] * (rlen - len(r)) for r in responses])
-    mask = torch.tensor([[0] * (plen - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (rlen - len(r))
-                         for p, r in zip(prompts, responses, strict=True)])
     n = len(RESPONSES)
-    return DataProto.from_dict(
-        tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": mask,
-                 "input_ids": torch.cat([prompt_ids, response_ids], dim=1)},
-        non_tensors={
-            "data_source": np.array(["pathmmu"] * n, dtype=object),
-            "reward_model": np.array([{"style": "rule", "ground_truth": "B) Adenocarcinoma"}] * n, dtype=object),
-            "extra_info": np.array([mcq_info(index=i) for i in range(n)], dtype=object),
-        },
-    )
+    return verl_batch(tokenizer, RESPONSES, ["B) Adenocarcinoma"] * n, [mcq_info(index=i) for i in range(n)])
 
 
 EXPECTED_SCORES = [1.5, 0.5, 1.0, 0.5]  # accuracy + 0.5 * format, from the weights in TRAINER_YAML
@@ -98,7 +78,8 @@ def test_verl_ray_reward_loop_manager_and_validation_metrics(trainer_config):
     from verl.experimental.reward_loop import RewardLoopManager
     from verl.trainer.ppo.metric_utils import process_validation_metrics
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # address="local": a fresh instance even when a cluster started with `ray start` runs on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
     try:
         manager = RewardLoopManager(trainer_config)
