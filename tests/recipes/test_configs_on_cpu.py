@@ -1,12 +1,23 @@
 """Every shipped YAML composes onto verl 0.9.1's real config tree, and the keys land where verl reads them."""
 
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 from verl.trainer.ppo.reward import get_custom_reward_fn
 from verl.trainer.ppo.utils import need_critic, need_reference_policy
 from verl.utils.config import omega_conf_to_dataclass, validate_config
 
+from pathvlm_verl.frozen_vision import check_fsdp1_can_freeze
 from recipes.preflight import compose_stage
+
+# One image token covers a 28 x 28 patch after Qwen2.5-VL's 2 x 2 merge.
+PIXELS_PER_IMAGE_TOKEN = 28 * 28
+IMAGE_PAD = 151655
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +75,83 @@ def test_sft_config_holds_the_paper_settings():
     assert optim.lr == 2e-5
 
 
+def test_sft_settings_do_what_their_comments_say():
+    cfg = compose_stage("pathvlm_sft", [])
+    # verl's SFT trainer turns this value into the epoch's step count, whatever the number of GPUs.
+    assert cfg.trainer.save_freq == "after_each_epoch"
+    # Without it verl packs micro batches by tokens and never reads micro_batch_size_per_gpu.
+    assert cfg.data.use_dynamic_bsz is False and cfg.data.micro_batch_size_per_gpu == 2
+
+
+@pytest.mark.parametrize("config_name,key", [("pathvlm_sft", "trainer.max_ckpt_to_keep"),
+                                             ("pathvlm_grpo", "trainer.max_actor_ckpt_to_keep")])
+def test_every_stage_keeps_its_last_two_checkpoints(config_name, key):
+    # The keys verl 0.9.1's SFT trainer and PPO trainer pass to their checkpoint managers.
+    assert OmegaConf.select(compose_stage(config_name, []), key) == 2
+
+
+@pytest.mark.parametrize("nnodes,gpus_per_node", [(1, 4), (1, 8), (2, 8)])
+def test_one_cluster_setting_shapes_grpo_and_passes_verl_validation(nnodes, gpus_per_node):
+    cfg = compose_stage("pathvlm_grpo", [f"cluster.nnodes={nnodes}", f"cluster.gpus_per_node={gpus_per_node}"])
+    assert (cfg.trainer.nnodes, cfg.trainer.n_gpus_per_node) == (nnodes, gpus_per_node)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+
+
+def test_sft_follows_the_same_cluster_setting():
+    cfg = compose_stage("pathvlm_sft", ["cluster.nnodes=2", "cluster.gpus_per_node=8"])
+    assert (cfg.trainer.nnodes, cfg.trainer.n_gpus_per_node) == (2, 8)
+
+
+def _png(side: int) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tokenizer_processor(tiny_ckpt):
+    from verl.utils import hf_processor, hf_tokenizer
+
+    return hf_tokenizer(tiny_ckpt), hf_processor(tiny_ckpt)
+
+
+@pytest.mark.parametrize("side", [56, 1024])  # 1024: an image data_prep did not resize to the budget
+def test_sft_dataset_applies_the_pixel_budget(tokenizer_processor, tmp_path, side):
+    from verl.trainer.sft_trainer import create_sft_dataset
+
+    row = {"messages": [{"role": "user", "content": "<image>Which tissue?\nA) epithelium\nB) muscle"},
+                        {"role": "assistant", "content": "<think>A surface lining.</think><answer>A</answer>"}],
+           "images": [{"bytes": _png(side), "path": "image.png"}]}
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "sft.parquet")
+    cfg = compose_stage("pathvlm_sft", ["pixels=tiny"])
+    # The data node exactly as verl's SFT trainer passes it (struct, unresolved).
+    dataset = create_sft_dataset([str(tmp_path / "sft.parquet")], cfg.data, *tokenizer_processor)
+    item = dataset[0]
+    image_tokens = int((item["input_ids"] == IMAGE_PAD).sum())
+    assert image_tokens == int(item["multi_modal_inputs"]["image_grid_thw"].prod()) // 4
+    assert 0 < image_tokens <= cfg.pixels.max_pixels // PIXELS_PER_IMAGE_TOKEN
+    assert len(item["input_ids"]) <= cfg.data.max_length
+
+
 @pytest.mark.parametrize("config_name,key", [("pathvlm_sft", "model"), ("pathvlm_grpo", "actor_rollout_ref.model")])
 def test_vision_tower_is_frozen_in_every_stage(config_name, key):
     cfg = compose_stage(config_name, [])
     assert OmegaConf.select(cfg, f"{key}.override_config.freeze_vision_tower") is True
+    # verl imports it before building the engine (tests/pathvlm_verl/test_stage_engines_on_cpu.py runs it).
+    assert OmegaConf.select(cfg, f"{key}.external_lib") == "pathvlm_verl"
+
+
+@pytest.mark.parametrize("config_name,model_key,engine_key,strategy_override", [
+    ("pathvlm_sft", "model", "engine", "engine.strategy=fsdp"),
+    ("pathvlm_grpo", "actor_rollout_ref.model", "actor_rollout_ref.actor", "actor_rollout_ref.actor.strategy=fsdp"),
+])
+def test_fsdp1_freezes_with_the_stage_configs(tiny_ckpt, config_name, model_key, engine_key, strategy_override):
+    # strategy=fsdp (verl's default) with the frozen tower: the configs' use_orig_params lets FSDP1 wrap it.
+    cfg = compose_stage(config_name, [strategy_override, f"{model_key}.path={tiny_ckpt}"])
+    OmegaConf.resolve(cfg)
+    model_config = omega_conf_to_dataclass(OmegaConf.select(cfg, model_key))
+    engine_config = omega_conf_to_dataclass(OmegaConf.select(cfg, engine_key))
+    engine_config = getattr(engine_config, "engine", engine_config)  # the actor config holds its engine's
+    assert engine_config.strategy == "fsdp" and engine_config.use_orig_params
+    check_fsdp1_can_freeze(model_config, engine_config)
