@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench
+.PHONY: install install-gpu demo test lint bench
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,31 @@ $(STAMP): setup.py pyproject.toml
 
 install: $(STAMP)
 
+# GPU nodes: the same .venv/ with setup.py's `gpu` extra instead of `cpu` (README "Install"). flash-attn, pinned
+# by verl[fsdp], ships only as a source archive whose build imports torch, which pip's build isolation hides:
+# torch goes in first, flash-attn is compiled against it without build isolation (needs CUDA 13's nvcc;
+# MAX_JOBS caps the parallel compile), then the extra finds both satisfied. Both pins equal the `gpu` extra's
+# (tests/recipes/test_install_gpu_on_cpu.py). The CPU stamp is touched too, so `make test` keeps this stack.
+GPU_TORCH := torch==2.11.0
+GPU_FLASH_ATTN := flash-attn==2.8.3
+GPU_STAMP := $(VENV)/.installed-gpu
+
+$(GPU_STAMP): setup.py pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q '$(GPU_TORCH)' setuptools wheel packaging psutil ninja
+	$(PY) -m pip install -q --no-build-isolation '$(GPU_FLASH_ATTN)'
+	$(PY) -m pip install -q -e '.[gpu,test]'
+	touch $(GPU_STAMP) $(STAMP)
+
+install-gpu: $(GPU_STAMP)
+
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash recipes/demo_cpu
+
+# The same job on a 2-node Ray cluster started on this machine, every stage submitted through RAY_ADDRESS.
+demo-cluster: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash recipes/demo_cluster
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,5 +1,8 @@
 """The tiny checkpoint is a real Qwen2.5-VL: loads offline through Auto classes and generates."""
 
+import json
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -50,3 +53,21 @@ def test_build_is_deterministic(tmp_path):
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].numel() > 1)
+
+
+def test_loads_through_verl_without_transformers_warnings(tiny_ckpt, caplog):
+    from verl.utils import hf_processor, hf_tokenizer
+
+    # transformers' logger tree does not propagate to the root logger, where caplog listens.
+    logger = logging.getLogger("transformers")
+    logger.addHandler(caplog.handler)
+    try:
+        hf_tokenizer(tiny_ckpt)
+        hf_processor(tiny_ckpt)
+    finally:
+        logger.removeHandler(caplog.handler)
+    # Without `transformers_version` in config.json, transformers takes any big tokenizer for a Mistral one and
+    # warns of an "incorrect regex pattern"; save_pretrained records the version.
+    assert [record.getMessage() for record in caplog.records
+            if record.name.split(".")[0] == "transformers" and record.levelno >= logging.WARNING] == []
+    assert json.loads((tiny_ckpt / "config.json").read_text())["transformers_version"]
