@@ -9,6 +9,8 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import yaml
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 OPTIONS = ["A) Squamous cell carcinoma", "B) Adenocarcinoma", "C) Type B cells", "D) A benign neoplasm"]
@@ -126,3 +128,17 @@ class JudgeServer:
     def close(self):
         self._server.shutdown()
         self._server.server_close()
+
+
+def compose_trainer(folder, tiny_ckpt, reward_kwargs: dict):
+    """verl's trainer config with our reward and `reward_kwargs`, composed as main_ppo composes it."""
+    trainer = {"hydra": {"searchpath": ["pkg://verl.trainer.config"]}, "defaults": ["ppo_trainer", "_self_"],
+               "reward": {"custom_reward_function": {"reward_kwargs": reward_kwargs}}}
+    (folder / "trainer.yaml").write_text(yaml.safe_dump(trainer))
+    with initialize_config_dir(config_dir=str(folder), version_base=None):
+        return compose("trainer", overrides=[
+            "reward.custom_reward_function.path=pkg://pathvlm_rewards",
+            "reward.custom_reward_function.name=compute_score",
+            "reward.num_workers=1",
+            f"actor_rollout_ref.model.path={tiny_ckpt}",
+        ])

@@ -8,9 +8,7 @@ import sqlite3
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from hydra import compose, initialize_config_dir
-from reward_fixtures import judge_kwargs, mcq_info, verl_batch
+from reward_fixtures import compose_trainer, judge_kwargs, mcq_info, verl_batch
 
 from pathvlm_rewards import RESULT_KEYS, compute_score, parse_reward_kwargs
 from pathvlm_rewards.judge import JudgeSample, get_judge
@@ -19,20 +17,6 @@ from pathvlm_rewards.judge.image import judge_image
 
 ROWS = 3
 MAX_IMAGE_PIXELS = 64 * 64
-
-
-def _trainer_config(folder, tiny_ckpt, reward_kwargs: dict):
-    """verl's trainer config with our reward and `reward_kwargs`, composed as main_ppo composes it."""
-    trainer = {"hydra": {"searchpath": ["pkg://verl.trainer.config"]}, "defaults": ["ppo_trainer", "_self_"],
-               "reward": {"custom_reward_function": {"reward_kwargs": reward_kwargs}}}
-    (folder / "trainer.yaml").write_text(yaml.safe_dump(trainer))
-    with initialize_config_dir(config_dir=str(folder), version_base=None):
-        return compose("trainer", overrides=[
-            "reward.custom_reward_function.path=pkg://pathvlm_rewards",
-            "reward.custom_reward_function.name=compute_score",
-            "reward.num_workers=1",
-            f"actor_rollout_ref.model.path={tiny_ckpt}",
-        ])
 
 
 def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny_ckpt, tmp_path):
@@ -52,7 +36,7 @@ def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny
                                "temperature": 0.0, "cache_dir": str(tmp_path / "judge"),
                                "max_image_pixels": MAX_IMAGE_PIXELS}}
 
-    worker = RewardLoopWorker(_trainer_config(tmp_path, tiny_ckpt, reward_kwargs))
+    worker = RewardLoopWorker(compose_trainer(tmp_path, tiny_ckpt, reward_kwargs))
     batch = verl_batch(worker.input_tokenizer, responses, golds, infos, data_source="demo")
     results = [o["reward_extra_info"] for o in worker.loop.run_until_complete(worker.compute_score_batch(batch))]
 

@@ -5,8 +5,7 @@ import asyncio
 import inspect
 
 import pytest
-from hydra import compose, initialize_config_dir
-from reward_fixtures import OPTIONS, mcq_info, verl_batch
+from reward_fixtures import OPTIONS, compose_trainer, mcq_info, verl_batch
 
 from pathvlm_rewards import RESULT_KEYS
 
@@ -16,32 +15,12 @@ RESPONSES = [
     "<answer>B</answer>",
     "<think>Unsure.</think><answer>A or B</answer>",
 ]
-TRAINER_YAML = """
-hydra:
-  searchpath:
-    - pkg://verl.trainer.config
-defaults:
-  - ppo_trainer
-  - _self_
-reward:
-  custom_reward_function:
-    reward_kwargs:
-      weights: {accuracy: 1.0, format: 0.5, process: 0.0}
-      judge: {max_tokens: 64}
-"""
+REWARD_KWARGS = {"weights": {"accuracy": 1.0, "format": 0.5, "process": 0.0}, "judge": {"max_tokens": 64}}
 
 
 @pytest.fixture(scope="module")
 def trainer_config(tiny_ckpt, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("conf")
-    (folder / "trainer.yaml").write_text(TRAINER_YAML)
-    with initialize_config_dir(config_dir=str(folder), version_base=None):
-        return compose("trainer", overrides=[
-            "reward.custom_reward_function.path=pkg://pathvlm_rewards",
-            "reward.custom_reward_function.name=compute_score",
-            "reward.num_workers=1",
-            f"actor_rollout_ref.model.path={tiny_ckpt}",
-        ])
+    return compose_trainer(tmp_path_factory.mktemp("conf"), tiny_ckpt, REWARD_KWARGS)
 
 
 def _batch(tokenizer):
@@ -49,7 +28,7 @@ def _batch(tokenizer):
     return verl_batch(tokenizer, RESPONSES, ["B) Adenocarcinoma"] * n, [mcq_info(index=i) for i in range(n)])
 
 
-EXPECTED_SCORES = [1.5, 0.5, 1.0, 0.5]  # accuracy + 0.5 * format, from the weights in TRAINER_YAML
+EXPECTED_SCORES = [1.5, 0.5, 1.0, 0.5]  # accuracy + 0.5 * format, from the weights in REWARD_KWARGS
 
 
 def test_verl_loader_binds_reward_kwargs_and_awaits(trainer_config):
