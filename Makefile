@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-gpu demo test lint bench
+.PHONY: install install-gpu demo demo-cluster test test-gpu lint bench
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ demo-cluster: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests
+
+# On a GPU node after `make install-gpu`: only the checks that need CUDA (they skip elsewhere).
+test-gpu: $(GPU_STAMP)
+	$(PY) -m pytest $(wildcard tests/*/*_on_gpu.py) -v
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -40,9 +40,14 @@ EXTRAS_REQUIRE = {
     # exist`): this pair is the one that installs and runs together on CPU. Never leave torch
     # unpinned in a CPU install (an open range pulls a multi-GB CUDA build).
     "cpu": ["torch==2.14.1", "torchvision==0.29.1"],
-    # GPU clusters: verl's own vLLM/FSDP extras pin the torch/vllm pair they were built with
-    # (torch 2.11.0, vllm 0.24.0); flash-attn must be built against that same torch.
-    "gpu": ["verl[vllm,fsdp]==0.9.1", "flash-attn>=2.7"],
+    # GPU clusters: verl 0.9.1's own `vllm` and `fsdp` extras, whose pins are repeated here because they
+    # must agree: vllm 0.24.0 requires torch 2.11.0 (PyPI's build for CUDA 13.0: cuda-toolkit 13.0.2,
+    # cuDNN 9.19, NCCL 2.28, triton 3.6.0; torchvision 0.26.0), verl's `vllm` extra pins transformers
+    # 5.9.0, and `fsdp` pins flash-attn 2.8.3, which is compiled against that torch. Not the CPU stack
+    # (torch 2.14.1, transformers 5.10.x). flash-attn is published only as a source archive whose build
+    # imports torch, which pip's build isolation hides, so this extra cannot be installed in one step:
+    # `make install-gpu` installs torch, then flash-attn without build isolation, then this extra (README).
+    "gpu": ["verl[vllm,fsdp]==0.9.1", "torch==2.11.0", "vllm==0.24.0", "transformers==5.9.0", "flash-attn==2.8.3"],
     "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.6"],
 }
 
@@ -63,8 +68,11 @@ setup(
         "pathvlm_rewards": ["defaults.yaml", "templates/*.txt"],
         "pathvlm_eval": ["*.yaml"],
         "data_prep": ["templates/*"],
-        "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu"],
+        "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu", "demo_cluster"],
     },
+    # verl imports every `verl.plugins` entry point on `import verl`, in every process it starts (Ray SFT
+    # workers get no `model.external_lib`): the frozen-vision engine is there wherever verl runs.
+    entry_points={"verl.plugins": ["pathvlm_verl = pathvlm_verl"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
 )

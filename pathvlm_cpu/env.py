@@ -18,8 +18,7 @@ CPU_ENV: dict[str, str] = {
     "VERL_PLATFORM": "cpu",
     # verl registers its FSDP engines for cuda/npu only: pick them ("No engine registered for device='cpu'").
     "VERL_ENGINE_DEVICE": "cuda",
-    # ...and the (cuda, nvidia) entries, so vendor-specific engines (e.g. pathvlm_verl's frozen-vision
-    # FSDP engine) are chosen as on a GPU; otherwise the vendor "cpu" falls back to verl's plain engine.
+    # ...and the (cuda, nvidia) entries, so the engines are chosen exactly as on a GPU.
     "VERL_ENGINE_VENDOR": "nvidia",
 }
 

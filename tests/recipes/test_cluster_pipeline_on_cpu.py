@@ -1,0 +1,204 @@
+"""The cluster path, shortened: a real 2-node Ray cluster on this machine (token authentication, one virtual
+GPU per node), and the stage launchers submitted to it through RAY_ADDRESS exactly as on a GPU cluster:
+world size 2 across both nodes, run and data folders on storage both nodes see, a stage killed mid-run and
+resubmitted, then the evaluation of every stage. The full pipeline is `make demo-cluster`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pathvlm_cpu.env import env as cpu_env
+
+REPO = Path(__file__).resolve().parents[2]
+NODES = 2
+# What every launcher gets on top of the cluster's address: the CPU profiles sized for two ranks.
+STAGE1 = ["+profile=cpu_tiny_sft", "trainer.total_training_steps=4"]
+GRPO = ["+profile=cpu_tiny", "data.val_max_samples=8", "trainer.val_before_train=false"]
+
+
+def _ray(env: dict, *args: str) -> str:
+    """Ray's CLI against the test cluster (the token travels as on any client)."""
+    done = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], env=dict(env, RAY_AUTH_MODE="token"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _jobs(env: dict) -> list[dict]:
+    return json.loads(_ray(env, "job", "list", "--address", env["RAY_ADDRESS"], "--format", "json"))
+
+
+def _launch(env: dict, launcher: str, args: list[str], log: Path) -> subprocess.Popen:
+    out = open(log, "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(["bash", f"recipes/{launcher}", *args], cwd=REPO, env=env, stdout=out,
+                            stderr=subprocess.STDOUT)
+
+
+def _run(env: dict, launcher: str, args: list[str], log: Path, timeout: int = 900) -> None:
+    process = _launch(env, launcher, args, log)
+    assert process.wait(timeout) == 0, log.read_text()[-8000:]
+
+
+def _metrics(run: Path, stage: str) -> list[dict]:
+    path = run / "metrics" / "pathvlm-r1" / f"{stage}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two Ray nodes started by `python -m pathvlm_cpu.local_cluster`, stopped by its pid."""
+    env_file = tmp_path_factory.mktemp("cluster") / "cluster.env"
+    process = subprocess.Popen([sys.executable, "-m", "pathvlm_cpu.local_cluster", "--nodes", str(NODES),
+                                "--env-file", str(env_file)], cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not env_file.exists():
+            assert process.poll() is None, "the local cluster exited before it was up"
+            assert time.monotonic() < deadline, "the local cluster did not come up in 300 s"
+            time.sleep(1)
+        yield dict(line.removeprefix("export ").split("=", 1) for line in env_file.read_text().splitlines())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_a_missing_token_is_refused_with_what_to_do(cluster, tmp_path):
+    env = {**os.environ, "RAY_ADDRESS": cluster["RAY_ADDRESS"], "HOME": str(tmp_path), "RUN_DIR": str(tmp_path),
+           "DATA_DIR": str(tmp_path), "PYTHON": sys.executable}
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
+    done = subprocess.run(["bash", "recipes/stage2_grpo"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and "uses Ray's token authentication" in done.stderr, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def pipeline(cluster, tmp_path_factory):
+    """Stages 1-3 and the evaluation as Ray jobs; stage 2 is stopped after its first checkpoint and resubmitted."""
+    shared = tmp_path_factory.mktemp("shared")  # stands for the cluster's shared filesystem
+    run, data, logs = shared / "runs", shared / "data", shared / "logs"
+    logs.mkdir()
+    subprocess.run([sys.executable, "-m", "data_prep", "demo", "--out-dir", str(data), "--pixels", "tiny"],
+                   cwd=REPO, check=True, capture_output=True)
+    base = subprocess.run([sys.executable, "-m", "pathvlm_tiny", str(shared / "tiny")], cwd=REPO, check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    env = {**os.environ, **cpu_env(), **cluster, "PYTHON": sys.executable, "RUN_DIR": str(run),
+           "DATA_DIR": str(data), "VERL_FILE_LOGGER_ROOT": str(run / "metrics"), "NNODES": str(NODES),
+           "GPUS_PER_NODE": "1", "OMP_NUM_THREADS": "1", "OPENAI_API_KEY": "sk-never-leaves-this-machine"}
+
+    _run(dict(env, MODEL=base), "stage1_sft", STAGE1, logs / "stage1.log")
+
+    # Stage 2: three steps, a checkpoint after each; stopped once the first is written, then resubmitted.
+    stage2 = [*GRPO, "trainer.total_training_steps=3", "trainer.save_freq=1"]
+    latest = run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt"
+    first = _launch(env, "stage2_grpo", stage2, logs / "stage2_stopped.log")
+    deadline = time.monotonic() + 900
+    while not latest.exists():
+        assert first.poll() is None, (logs / "stage2_stopped.log").read_text()[-8000:]
+        assert time.monotonic() < deadline, "stage 2 wrote no checkpoint in 900 s"
+        time.sleep(2)
+    running = [job["submission_id"] for job in _jobs(env) if job["status"] == "RUNNING"]
+    assert len(running) == 1, running
+    _ray(env, "job", "stop", "--address", env["RAY_ADDRESS"], running[0])
+    assert first.wait(300) != 0
+    stopped_at = int(latest.read_text())
+    _run(env, "stage2_grpo", stage2, logs / "stage2.log")
+
+    _run(env, "stage3_grpo_dual", [*GRPO, "trainer.total_training_steps=1",
+                                    f"reward.custom_reward_function.reward_kwargs.judge.model={base}"],
+         logs / "stage3.log")
+    models = [f"+models.{name}.path='{path}'" for name, path in
+              [("base", base), ("stage1_sft", run / "stage1_sft" / "hf"), ("stage2_grpo", run / "stage2_grpo" / "hf")]]
+    _run(dict(env, MODEL=str(run / "stage3_grpo_dual" / "hf"), MODEL_NAME="stage3_grpo_dual", MODEL_REFERENCE="null",
+              DATA_FILES=str(data / "test.parquet"), OUT_DIR=str(run / "eval")),
+         "evaluate", ["pixels=tiny", *models, *[m.split(".path")[0] + ".reference=null" for m in models],
+                      "generation.max_new_tokens=48", "data.limit=4"], logs / "eval.log")
+    return {"run": run, "env": env, "stopped_at": stopped_at, "jobs": _jobs(env), "base": Path(base)}
+
+
+@pytest.mark.slow
+def test_every_job_succeeded_except_the_one_stopped(pipeline):
+    statuses = sorted(job["status"] for job in pipeline["jobs"])
+    assert statuses == ["STOPPED"] + ["SUCCEEDED"] * 5  # stage 1, stage 2 (resumed), stage 3, evaluation
+
+
+@pytest.mark.slow
+def test_no_secret_in_job_metadata(pipeline):
+    listing = json.dumps(pipeline["jobs"])
+    assert "sk-never-leaves-this-machine" not in listing and "OPENAI_API_KEY" not in listing
+
+
+@pytest.mark.slow
+def test_trainer_and_rollout_processes_ran_on_both_nodes(pipeline):
+    actors = json.loads(_ray(pipeline["env"], "list", "actors", "--address", pipeline["env"]["RAY_ADDRESS"],
+                             "--detail", "--format", "json", "--limit", "10000"))
+    nodes_of = {}
+    for actor in actors:
+        nodes_of.setdefault(actor["class_name"], set()).add(actor["node_id"])
+    assert len(nodes_of["TrainingWorker"]) == NODES  # stage 1: verl's Ray SFT trainer
+    assert len(nodes_of["HFRolloutServer"]) == NODES  # stages 2-3: one hf rollout replica per rank
+    assert len(nodes_of["RewardLoopWorker"]) == NODES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["stage1_sft", "stage2_grpo", "stage3_grpo_dual"])
+def test_both_ranks_shards_export_to_one_model_that_generates(pipeline, stage):
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    run = pipeline["run"]
+    step = (run / stage / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip()
+    model_dir = run / stage / "checkpoints" / f"global_step_{step}"
+    model_dir = model_dir / "actor" if (model_dir / "actor").is_dir() else model_dir
+    assert sorted(p.name for p in model_dir.glob("model_world_size_*_rank_*.pt")) == [
+        "model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"]
+    hf = run / stage / "hf"
+    model = AutoModelForImageTextToText.from_pretrained(hf)
+    tokens = AutoTokenizer.from_pretrained(hf)("Which stain?", return_tensors="pt")
+    generated = model.generate(**tokens, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] == tokens["input_ids"].shape[1] + 4
+
+
+@pytest.mark.slow
+def test_ray_sft_workers_kept_the_vision_tower_frozen(pipeline):
+    from safetensors.torch import load_file
+
+    base = load_file(pipeline["base"] / "model.safetensors")
+    tuned = load_file(pipeline["run"] / "stage1_sft" / "hf" / "model.safetensors")
+    changed = {name for name in base if not torch.equal(base[name].to(tuned[name].dtype), tuned[name])}
+    assert changed and not any("visual" in name for name in changed)
+
+
+@pytest.mark.slow
+def test_stage2_started_from_stage1_and_resumed_after_the_stop(pipeline):
+    run = pipeline["run"]
+    log = (run.parent / "logs" / "stage2.log").read_text()
+    assert f"actor_rollout_ref.model.path={run / 'stage1_sft' / 'hf'}" in log
+    steps = [r["step"] for r in _metrics(run, "stage2_grpo") if "actor/pg_loss" in r["data"]]
+    # The stopped job logged steps up to its checkpoint (maybe one more); the resubmitted one went on from it.
+    assert pipeline["stopped_at"] >= 1 and steps[-(3 - pipeline["stopped_at"]):] == list(
+        range(pipeline["stopped_at"] + 1, 4))
+    assert (run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
+
+
+@pytest.mark.slow
+def test_stage3_judge_saw_every_image_on_both_nodes(pipeline):
+    samples = [json.loads(line) for path in sorted((pipeline["run"] / "stage3_grpo_dual" / "validation").glob(
+        "*.jsonl")) for line in path.read_text().splitlines()]
+    assert samples and all(sample["judge_error"] == 0 for sample in samples)
+
+
+@pytest.mark.slow
+def test_the_evaluation_lists_every_stage(pipeline):
+    results = json.loads((pipeline["run"] / "eval" / "results.json").read_text())
+    assert {model["name"] for model in results["models"]} == {"base", "stage1_sft", "stage2_grpo",
+                                                              "stage3_grpo_dual"}
