@@ -31,8 +31,27 @@ def _ray(env: dict, *args: str) -> str:
     return done.stdout
 
 
+# Ray's job and state clients, in a process of their own: Ray reads RAY_AUTH_MODE when it starts.
+LIST_JOBS = """import json, sys
+from ray.job_submission import JobSubmissionClient
+print(json.dumps([{"submission_id": job.submission_id, "status": str(job.status.value), "entrypoint": job.entrypoint,
+                   "runtime_env": job.runtime_env, "metadata": job.metadata}
+                  for job in JobSubmissionClient(sys.argv[1]).list_jobs()]))"""
+LIST_ACTORS = """import json, sys
+from ray.util.state import list_actors
+print(json.dumps([{"class_name": actor.class_name, "node_id": actor.node_id}
+                  for actor in list_actors(address=sys.argv[1], detail=True, limit=10000)]))"""
+
+
+def _python(env: dict, code: str) -> list[dict]:
+    done = subprocess.run([sys.executable, "-c", code, env["RAY_ADDRESS"]], env=dict(env, RAY_AUTH_MODE="token"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _jobs(env: dict) -> list[dict]:
-    return json.loads(_ray(env, "job", "list", "--address", env["RAY_ADDRESS"], "--format", "json"))
+    return _python(env, LIST_JOBS)
 
 
 def _launch(env: dict, launcher: str, args: list[str], log: Path) -> subprocess.Popen:
@@ -140,8 +159,7 @@ def test_no_secret_in_job_metadata(pipeline):
 
 @pytest.mark.slow
 def test_trainer_and_rollout_processes_ran_on_both_nodes(pipeline):
-    actors = json.loads(_ray(pipeline["env"], "list", "actors", "--address", pipeline["env"]["RAY_ADDRESS"],
-                             "--detail", "--format", "json", "--limit", "10000"))
+    actors = _python(pipeline["env"], LIST_ACTORS)
     nodes_of = {}
     for actor in actors:
         nodes_of.setdefault(actor["class_name"], set()).add(actor["node_id"])
