@@ -14,6 +14,7 @@ import argparse
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -78,10 +79,11 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        """Stop every process this cluster started (Ray tracks them by pid)."""
+        """Stop every process this cluster started (Ray tracks them by pid), then remove its folder."""
         if self._cluster is not None:
             self._cluster.shutdown()
             self._cluster = None
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
