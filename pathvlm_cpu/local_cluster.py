@@ -28,7 +28,7 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # verl asks each GPU bundle for up to 10 CPUs (max_colocate_count) plus ~10 one-CPU helper actors: advertise
 # enough logical CPUs per node that they are all scheduled (they mostly wait).
 CPUS_PER_NODE = 24
-OBJECT_STORE_BYTES = 512 << 20
+OBJECT_STORE_BYTES = 256 << 20
 
 
 def _free_port() -> int:

@@ -1,12 +1,12 @@
 """Run as a script in a fresh process: compose `pathvlm_grpo` with the overrides given as arguments, build
 the actor the way verl's GRPO worker does (`ActorRolloutRefWorker.init_model`, one process, gloo), and
 print one JSON line: the engine class, the trainable and frozen parameter names, and whether
-pathvlm_verl was already loaded when verl was imported (from VERL_USE_EXTERNAL_MODULES)."""
+pathvlm_verl was already loaded when verl was imported (VERL_USE_EXTERNAL_MODULES or an entry-point plugin)."""
 
 import json
 import sys
 
-import verl  # noqa: F401  (imports VERL_USE_EXTERNAL_MODULES, as every verl process does first)
+import verl  # noqa: F401  (imports VERL_USE_EXTERNAL_MODULES and plugins, as every verl process does first)
 
 LOADED_BY_ENVIRONMENT = "pathvlm_verl" in sys.modules
 

@@ -29,14 +29,15 @@ UNRESIZED_SIDE = 1024
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    """The CPU backend only (`base={}`: pathvlm_verl absent from VERL_USE_EXTERNAL_MODULES), offline, one
-    process of a gloo group."""
+    """The CPU backend only (`base={}`: pathvlm_verl absent from VERL_USE_EXTERNAL_MODULES, and verl's
+    entry-point plugins off, so only the configs' external_lib can load it), offline, one process of a gloo
+    group."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return {**os.environ, **cpu_env(base={}), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "HYDRA_FULL_ERROR": "1", "TOKENIZERS_PARALLELISM": "false", "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
+    return {**os.environ, **cpu_env(base={}), "VERL_USE_EXTERNAL_PLUGINS": "none", "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1", "HYDRA_FULL_ERROR": "1", "TOKENIZERS_PARALLELISM": "false",
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
             "VERL_FILE_LOGGER_PATH": str(tmp_path / "metrics.jsonl")}
 
 
