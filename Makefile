@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-gpu demo demo-cluster test test-gpu lint bench
+.PHONY: install install-gpu demo demo-cluster test test-cluster test-gpu lint bench
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ demo-cluster: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests
+
+# The 2-node Ray cluster pipeline test in full (about 20 min on 2 cores).
+test-cluster: $(STAMP)
+	PATHVLM_CLUSTER_PIPELINE=1 $(PY) -m pytest tests/recipes/test_cluster_pipeline_on_cpu.py -v
 
 # On a GPU node after `make install-gpu`: only the checks that need CUDA (they skip elsewhere).
 test-gpu: $(GPU_STAMP)
