@@ -45,9 +45,9 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
-# The 2-node Ray cluster pipeline test in full (about 20 min on 2 cores).
+# The 2-node Ray cluster pipeline test alone (part of `make test` too).
 test-cluster: $(STAMP)
-	PATHVLM_CLUSTER_PIPELINE=1 $(PY) -m pytest tests/recipes/test_cluster_pipeline_on_cpu.py -v
+	$(PY) -m pytest tests/recipes/test_cluster_pipeline_on_cpu.py -v
 
 # On a GPU node after `make install-gpu`: only the checks that need CUDA (they skip elsewhere).
 test-gpu: $(GPU_STAMP)

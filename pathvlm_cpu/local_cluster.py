@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 # Ray resolves "127.0.0.1" to the machine's address unless told it runs without remote nodes; every process of
@@ -29,6 +30,8 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # enough logical CPUs per node that they are all scheduled (they mostly wait).
 CPUS_PER_NODE = 24
 OBJECT_STORE_BYTES = 256 << 20
+# How long the head's job agent may take to accept jobs once the nodes are up.
+JOB_AGENT_WAIT_S = 180
 
 
 def _free_port() -> int:
@@ -76,7 +79,28 @@ class LocalCluster:
             # directory into the same folder, replacing it under the processes of the other node.
             self._cluster.add_node(**node, temp_dir=str(self.root / f"node{index}"))
         self._cluster.wait_for_nodes()
+        self._wait_for_job_agent()
         return self
+
+    def _wait_for_job_agent(self) -> None:
+        """Ray's job server answers before an agent accepts jobs ("No available agent to submit job, please try
+        again later"): run a no-op job, retrying until one is accepted, so no real submission races the start."""
+        from ray.job_submission import JobSubmissionClient
+
+        client = JobSubmissionClient(self.address)
+        deadline = time.monotonic() + JOB_AGENT_WAIT_S
+        while True:
+            try:
+                probe = client.submit_job(entrypoint="true")
+                break
+            except RuntimeError as error:
+                if "No available agent" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        while not client.get_job_status(probe).is_terminal():
+            time.sleep(0.5)
+        for job in client.list_jobs():  # the probes (a refused one may be listed FAILED): start with no jobs
+            client.delete_job(job.submission_id)
 
     def stop(self) -> None:
         """Stop every process this cluster started (Ray tracks them by pid), then remove its folder."""

@@ -5,7 +5,9 @@
 Before anything reaches the cluster it refuses what cannot work there: a relative or missing run/data path
 (every node resolves it in its own copy of the working directory), a secret asked to travel in the job's
 metadata, and a cluster that wants Ray's authentication token when none is available here. Then it hands the
-job to Ray's own `ray job submit`, which uploads the checkout as the working directory and streams the logs.
+job to Ray's own `ray job submit`, which uploads the checkout as the working directory and streams the logs,
+and exits 0 only if the job SUCCEEDED (Ray's CLI also returns 0 for a job stopped with `ray job stop`, which
+would let `stage1 && stage2` go on from a half-trained stage).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -128,17 +131,29 @@ def check_cluster_reachable(address: str) -> None:
         raise SubmitError(f"no Ray job server answers at RAY_ADDRESS={address}: {error}") from error
 
 
+def submission_id(launcher: str, env: Mapping[str, str]) -> str:
+    """The job's name in `ray job list` and the dashboard: stage and submission time."""
+    return f"pathvlm-{env.get('STAGE', Path(launcher).name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def submit_command(address: str, launcher: str, args: list[str], env: Mapping[str, str],
-                   entrypoint_gpus: float) -> list[str]:
+                   entrypoint_gpus: float, job_id: str) -> list[str]:
     """Ray's own CLI, run with this interpreter (no `ray` on PATH needed)."""
     launcher = Path(launcher).name
     return [
         sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", address,
-        "--submission-id", f"pathvlm-{env.get('STAGE', launcher)}-{time.strftime('%Y%m%d-%H%M%S')}",
+        "--submission-id", job_id,
         "--runtime-env-json", json.dumps(runtime_env(env)),
         "--entrypoint-num-gpus", str(entrypoint_gpus),
         "--", "bash", f"recipes/{launcher}", *args,
     ]
+
+
+def job_status(address: str, job_id: str) -> str:
+    """The job's final status as Ray's job server reports it (SUCCEEDED, FAILED, STOPPED...)."""
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(address).get_job_status(job_id).value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,8 +173,17 @@ def main(argv: list[str] | None = None) -> None:
         check_cluster_reachable(address)
     except SubmitError as error:
         sys.exit(f"recipes/{Path(options.launcher).name}: cannot submit to the Ray cluster: {error}")
-    command = submit_command(address, options.launcher, options.args, env, options.entrypoint_gpus)
-    os.execv(command[0], command)
+    job_id = submission_id(options.launcher, env)
+    command = submit_command(address, options.launcher, options.args, env, options.entrypoint_gpus, job_id)
+    try:
+        returncode = subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:  # Ray's CLI stops following the logs; the job itself runs on
+        sys.exit(f"stopped following job {job_id}; it keeps running (`ray job stop {job_id}` ends it)")
+    if returncode:  # the job failed, or was never created
+        sys.exit(returncode)
+    status = job_status(address, job_id)
+    if status != "SUCCEEDED":
+        sys.exit(f"recipes/{Path(options.launcher).name}: job {job_id} ended {status}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from recipes.submit import SubmitError, auth_env, check_shared_paths, job_env, runtime_env, submit_command
+from recipes.submit import (
+    SubmitError,
+    auth_env,
+    check_shared_paths,
+    job_env,
+    runtime_env,
+    submission_id,
+    submit_command,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,10 +79,12 @@ def test_token_mode_follows_the_token(tmp_path, monkeypatch, environ, token_file
 
 
 def test_the_command_runs_rays_own_cli_with_this_interpreter():
-    command = submit_command("http://head:8265", "recipes/stage2_grpo", ["a='b c'"], {"STAGE": "stage3_grpo_dual"}, 0)
+    env = {"STAGE": "stage3_grpo_dual"}
+    job_id = submission_id("recipes/stage2_grpo", env)
+    command = submit_command("http://head:8265", "recipes/stage2_grpo", ["a='b c'"], env, 0, job_id)
     assert command[:5] == [sys.executable, "-m", "ray.scripts.scripts", "job", "submit"]
     assert command[command.index("--") + 1:] == ["bash", "recipes/stage2_grpo", "a='b c'"]
-    assert command[command.index("--submission-id") + 1].startswith("pathvlm-stage3_grpo_dual-")
+    assert job_id.startswith("pathvlm-stage3_grpo_dual-") and command[command.index("--submission-id") + 1] == job_id
     assert json.loads(command[command.index("--runtime-env-json") + 1])["env_vars"] == {"STAGE": "stage3_grpo_dual"}
 
 
