@@ -2,13 +2,14 @@
 
 Prints, all measured in this run:
   * responses/s of `pathvlm_rewards.compute_score` (accuracy + format, no judge) and of verl's
-    `verl.utils.reward_score.geo3k.compute_score` on the same few thousand realistic responses, and
-    their ratio (target: ours faster, ratio > 1);
+    `verl.utils.reward_score.geo3k.compute_score` on the same few thousand realistic responses, measured
+    in alternating rounds, and the median of the rounds' ratios (target: ours faster, ratio > 1);
   * the worst single-call latency of our scorer over realistic and adversarial inputs (200k
-    characters, thousands of tags; target: <= 10 ms);
+    characters, thousands of tags, invisible or markup-only blocks, answers at the length cap for every
+    answer type; target: <= 10 ms);
   * judge throughput against a local OpenAI-protocol server with a fixed latency, as a fraction of
     the ideal for the configured concurrency (target: >= 0.8).
-Usage: python bench/reward_throughput.py [--n 3000] [--judge-calls 256] [--latency-ms 100] [--strict]
+Usage: python bench/reward_throughput.py [--n 3000] [--rounds 5] [--judge-calls 256] [--latency-ms 100] [--strict]
 (--strict: exit 1 when a target is missed).
 """
 
@@ -64,7 +65,10 @@ def realistic(n: int, rng: random.Random) -> list[tuple[str, str, dict]]:
 
 def adversarial() -> list[tuple[str, str, dict]]:
     mcq = {"answer_type": "mcq", "options": OPTIONS, "index": 0}
+    yesno = {"answer_type": "yesno", "options": [], "index": 1}
+    opened = {"answer_type": "open", "options": [], "index": 2}
     big = "x" * 200_000
+    invisible, markup = "\u200b" * 200_000, "<b>" * 10_000
     cases = [
         big,
         f"<think>{big}</think><answer>B</answer>",
@@ -78,8 +82,18 @@ def adversarial() -> list[tuple[str, str, dict]]:
         f"<think>t</think><answer>{'((((' * 25_000}B</answer>",
         "\u212a" * 100_000 + "<answer>B</answer>",
         f"<think>t</think><answer>{' '.join(['Adenocarcinoma'] * 30_000)}</answer>",
+        f"<think>{invisible}</think><answer>{invisible}</answer>",  # nothing visible: whole blocks scanned
+        f"<think>{markup}</think><answer>B</answer>",  # markup only
+        f"<think>t</think><answer>{('not A, b is wrong, ' * 200)[:1990]}C</answer>",  # negations, at the cap
     ]
-    return [(case, GOLD, mcq) for case in cases]
+    at_cap = {  # answers just under the length cap, for the yes/no and open rules
+        "yesno": ("yes, but no " * 200)[:1995],
+        "open": ("It is not adenocarcinoma or invasive ductal carcinoma, " * 40)[:1995],
+    }
+    return [(case, GOLD, mcq) for case in cases] + [
+        (f"<think>t</think><answer>{at_cap['yesno']}</answer>", "yes", yesno),
+        (f"<think>t</think><answer>{at_cap['open']}</answer>", "invasive ductal carcinoma", opened),
+    ]
 
 
 async def _throughput(items) -> float:
@@ -182,30 +196,34 @@ def main() -> int:
     parser.add_argument("--judge-calls", type=int, default=256)
     parser.add_argument("--latency-ms", type=float, default=100.0, help="fixed latency of the local judge")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating throughput rounds, ours and geo3k")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
 
     items, hostile = realistic(args.n, random.Random(0)), adversarial()
     asyncio.run(_throughput(items[:50]))  # warm-up: loads the defaults, fills caches
-    ours_s = asyncio.run(_throughput(items))
-    geo3k_s = _geo3k(items)
+    # Ours and geo3k alternate, round by round, so that load from other processes hits both alike.
+    rounds = [(asyncio.run(_throughput(items)), _geo3k(items)) for _ in range(args.rounds)]
+    ours_s, geo3k_s = statistics.median(o for o, _ in rounds), statistics.median(g for _, g in rounds)
+    ratios = sorted(geo3k / ours for ours, geo3k in rounds)
     medians, worst_observed = asyncio.run(_latencies(items + hostile, repeats=5))
     worst_ms = 1000 * max(medians)
     slowest = max(range(len(medians)), key=medians.__getitem__)
     lenient_worst = max(_timed(lenient_answer, response) for response, _, _ in hostile + items[:200])
     judge_s, ideal_s = _judge_throughput(args.judge_calls, args.latency_ms / 1000, args.concurrency)
 
-    ours_rate, geo3k_rate = len(items) / ours_s, len(items) / geo3k_s
+    ours_rate, geo3k_rate, ratio = len(items) / ours_s, len(items) / geo3k_s, statistics.median(ratios)
     fraction = ideal_s / judge_s
     checks = [
-        ("rule components faster than verl geo3k (ratio > 1)", ours_rate / geo3k_rate > 1),
+        ("rule components faster than verl geo3k (median ratio > 1)", ratio > 1),
         ("no input slower than 10 ms (per-input median of 5 calls)", worst_ms <= 10),
         ("judge >= 80% of ideal concurrency", fraction >= 0.8),
     ]
     print(f"realistic responses          : {len(items)}   adversarial: {len(hostile)}")
     print(f"ours  compute_score (no judge): {ours_rate:10.0f} responses/s")
     print(f"verl  geo3k.compute_score     : {geo3k_rate:10.0f} responses/s")
-    print(f"ratio ours / geo3k            : {ours_rate / geo3k_rate:10.2f}x")
+    print(f"ratio ours / geo3k            : {ratio:10.2f}x  (median of {len(ratios)} alternating rounds; "
+          f"{ratios[0]:.2f}-{ratios[-1]:.2f})")
     kind = "adversarial" if slowest >= len(items) else "realistic"
     print(f"worst single input (median)   : {worst_ms:10.2f} ms  ({kind} input of "
           f"{len((items + hostile)[slowest][0])} chars; worst single observation {1000 * worst_observed:.2f} ms)")

@@ -13,8 +13,12 @@ Load it in the trainer config::
 the keys `score` (weighted total), `accuracy`, `format`, `process` (= mean of `integrity` and
 `knowledge`, 0.0 when not computed), `integrity`, `knowledge`, `judge_fallback` (1.0 when the paper's
 fallback replaced the judge's scores), `judge_error` (1.0 when the judge gave no reply at all: timeout,
-cap, server/transport error, or no usable image in the row), `acc` (= `accuracy`; verl's validation
-reports `acc` as its core metric) and `pred` (the canonical prediction, a string, for verl's maj@N).
+cap, server/transport error, or no usable image in the row), one 0/1 key per fallback reason
+(`judge_fallback_unparseable`, `judge_error_{timeout,http,network,no_image,other}`), the judge's usage
+(`judge_calls`, `judge_retries`, `judge_prompt_tokens`, `judge_completion_tokens`, `judge_latency_s`,
+`judge_cache_hit`, `judge_cost_usd`, `judge_sanitized`; all 0.0 when the process reward is off), `acc`
+(= `accuracy`; verl's validation reports `acc` as its core metric) and `pred` (the canonical prediction, a
+string, for verl's maj@N).
 
 reward_kwargs (defaults in defaults.yaml, the one place they live; any Mapping, OmegaConf included):
 
@@ -34,6 +38,8 @@ reward_kwargs (defaults in defaults.yaml, the one place they live; any Mapping, 
       max_response_chars response cut for the judge         8000
       max_image_pixels   downscale larger images, null = no null
       device, dtype      transformers backend only          auto, auto
+      extra_body         extra request fields (openai)      null
+      price_per_million_input_tokens / _output_tokens       2.5 / 10.0 (USD; GPT-4o list prices)
 
 Row contract: `extra_info['answer_type']` (mcq | yesno | open), `extra_info['options']` (["A) text", …]
 for mcq); with the process reward also `extra_info['question']` (the question text as the policy saw it;

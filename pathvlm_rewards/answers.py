@@ -1,53 +1,85 @@
 """Accuracy of an extracted answer: multiple choice, yes/no and open questions (strict, not gameable).
 
-Multiple choice — an answer designates option X by
-  * its letter: `B`, `(B)`, `[B]`, `B)`, `B.`, `B:`, `Option B`, `The answer is B`;
-  * its letter followed by that option's text: `B) Adenocarcinoma`;
-  * its text alone (case, whitespace, punctuation and Markdown emphasis ignored): `adenocarcinoma`.
-After that lead, the rest of the answer is scanned: every other option text it names, every bracketed
-letter (`(C)`, `C)`, `option C`) and every bare capital letter in list context (`… or C`, `C, D`, `B C`)
-also counts. The answer is correct iff exactly one option is designated and it is the gold one, so
-hedges (`A or B`), listings, and a letter whose text disagrees (`B) <text of C>`) score 0. Letters
-inside an option's text (`Type B cells`) are part of that text, not letters; a bare `A`/`I` followed
-by an ordinary word is read as the article/pronoun.
+Every rule reads the answer through `normalize.clean` (NFKC, so fullwidth `Ｂ` is `B`; invisible characters
+as spaces; markup such as `**`, `<b>`, `\\boxed{}`, `\\text{}`, `$` removed) after a lead-in such as "The
+answer is". Negation (`normalize.put_out`, `denied_after`): a cue puts out what follows it in its clause
+(`not B`, `anything but B`, `B rather than C`; a clause ends at `,` `;` `.` `:` `)` or `but`), and a denial puts
+out what precedes it (`B is wrong`, `lymphoma is excluded`).
 
-Yes/no — the first word is the gold word and the other word is not asserted (standing alone as a list
-item or sentence: `yes and no`, `yes/no`, `yes. No.`).
+Multiple choice — the mentions are the option texts (case, punctuation, markup and a possessive `'s`
+ignored; the longest text wins, so `Non-Hodgkin lymphoma` is not `Lymphoma`) and the letters put forward.
+A one-letter token of any case or cased script is put forward when it is marked (`B)`, `(B)`, `B:`,
+`Option B`), when no ordinary word follows it (`B`, `"B"`, `B.`, `B or c`, `B > c`, `A is correct`,
+`B because …`), when it continues a list (`… or C`, `B-C`), or when it opens the answer in capitals;
+otherwise it is part of a phrase (`Grade B tumour`, `B-cell`, `TNF-α`; `a`/`I` + word: the article, the
+pronoun). An option text that starts at a letter wins over the letter unless the letter is marked by `)`,
+`]` or `:` (`C. difficile` is that option, not C). Correct iff the letters put forward and not put out are
+exactly the gold letter: hedges, listings (a letter that is no option still counts), a letter whose text
+disagrees, a letter both put forward and out, and exclusions alone (`Not B`) score 0.
 
-Open — 1.0 for an exact match of the normalised token sequences, otherwise the token-level F1 of the
-two bags of tokens (SQuAD style: articles a/an/the dropped unless nothing else is left).
+Yes/no — correct iff the answer asserts exactly the gold word: `yes` anywhere, `no` as the first word or
+where no ordinary word follows it (`no necrosis` is a determiner). Lead-ins cost nothing (`I think yes`);
+asserting both (`Yes (no)`, `Yes, but no`) scores 0.
+
+Open — the answer is split into candidates at list connectors and sentence ends (or, and, vs, `,` `;` `/`
+`.`) that the gold does not contain; each candidate drops its lead-in words (`It shows`, `Based on the
+image`), articles and negated words, and a denied candidate (`adenocarcinoma is ruled out`) is dropped.
+Score = the lowest similarity of a remaining candidate to the gold (0 when none remains), similarity =
+LCS of the word sequences / the longer length: word order matters and every extra or missing word costs.
+So a listing never earns more than its worst item, negating the gold earns 0, and k one-word candidates
+in a row earn at most 1/k, the expected score of committing to one of them at random.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pathvlm_rewards import tags
 from pathvlm_rewards.normalize import (
+    CONNECTOR_MARKS,
     CONNECTOR_WORDS,
+    DENIAL_WORDS,
     MAX_ANSWER_CHARS,
     SENTENCE_MARKS,
     clean,
     content,
+    denied_after,
+    fold,
     is_connector,
     is_punct,
     is_word,
+    letter_of,
+    put_out,
     strip_answer_prefix,
     tokens,
 )
 
 ANSWER_TYPES = ("mcq", "yesno", "open")
 _OPTION = re.compile(r"^\s*[(\[]?\s*([A-Za-z])\s*[)\].:]\s*(.*?)\s*$", re.DOTALL)
-_CLOSING = {"(": ")", "[": "]"}
-_LEAD_SEPARATORS = frozenset({":", "-", "\u2013", "\u2014", ".", ","})
-# After a letter, these make it a marker even where an option's text could also start there.
-_STRONG_AFTER_LETTER = frozenset({")", "]", ":", "."})
+# After a letter, these mark it as a letter even where an option's text could start there.
+_MARKS_LETTER = frozenset({")", "]", ":"})
+_LETTER_NAMES = frozenset({"option", "options", "choice", "choices", "letter"})
+# Words that follow a letter but never the article `a` or the pronoun `I` (`A is correct`, `B because …`).
+_AFTER_LETTER = frozenset({"is", "seems", "appears", "looks", "fits", "matches", "remains", "because", "since", "due"})
+_ARTICLE_OR_PRONOUN = frozenset({"a", "i"})
+_HYPHENS = frozenset({"-", "\u2010"})
 _ARTICLES = frozenset({"a", "an", "the"})
 _YES_NO = ("yes", "no")
+_OPEN_SEPARATORS = CONNECTOR_WORDS | CONNECTOR_MARKS | SENTENCE_MARKS
+# Words that only introduce an open answer ("It shows", "Based on the image,", "The diagnosis is most likely").
+_LEAD_WORDS = frozenset({
+    "it", "this", "that", "these", "those", "there", "here", "i", "i'd", "we",
+    "is", "are", "was", "were", "be", "would", "will", "could", "may", "might", "must", "should", "can",
+    "seems", "seem", "appears", "appear", "looks", "look", "like", "to", "show", "shows", "showing", "shown",
+    "demonstrates", "demonstrate", "depicts", "reveals", "represents", "suggests", "suggestive", "indicates",
+    "indicative", "consistent", "compatible", "with", "of", "think", "believe", "say", "answer", "diagnosis",
+    "finding", "findings", "image", "slide", "picture", "micrograph", "based", "on", "in", "from", "given",
+    "according", "most", "likely", "probably", "definitely", "clearly", "final", "best", "so", "thus",
+    "therefore", "hence", "a", "an", "the", "my", "our",
+})
 _MAX_PRED_CHARS = 200
 
 
@@ -97,32 +129,38 @@ def _as_options(options: Sequence[str]) -> OptionSet:
     return parse_options(tuple(options))
 
 
+def _phrase_follows(toks: Sequence[str], folded: Sequence[str], index: int) -> bool:
+    """Whether an ordinary word follows token `index`, making it part of a phrase (`Grade B tumour`, `B-cell`,
+    `no necrosis`). A connector, a letter, punctuation or a word such as `is`/`because` is not one."""
+    after = index + 1
+    if after >= len(toks):
+        return False
+    tok = toks[after]
+    if tok in _HYPHENS:
+        return True
+    return is_word(tok) and not is_connector(tok) and letter_of(tok) is None and folded[after] not in _AFTER_LETTER
+
+
 class _Scan:
-    """Tokens of one answer with their content-word positions, for option matching."""
+    """Tokens of one answer, folded, with their content-word positions, for option matching."""
 
     def __init__(self, text: str, option_set: OptionSet):
         self.toks = tokens(text)
+        self.folded = [fold(tok) for tok in self.toks]
         self.options = option_set
-        self.valid = frozenset(option_set.letters)
         self.word_at: list[int] = []  # token index -> content index (-1 for punctuation)
         self.token_of: list[int] = []  # content index -> token index
         for index, tok in enumerate(self.toks):
-            self.word_at.append(-1 if is_punct(tok) else len(self.token_of))
-            if not is_punct(tok):
+            if is_punct(tok):
+                self.word_at.append(-1)
+            else:
+                self.word_at.append(len(self.token_of))
                 self.token_of.append(index)
-        self.words = content(self.toks)
-
-    def letter(self, index: int) -> str | None:
-        """The option letter a single-letter token stands for, if it is one."""
-        if 0 <= index < len(self.toks):
-            tok = self.toks[index]
-            if len(tok) == 1 and tok.isalpha() and tok.upper() in self.valid:
-                return tok.upper()
-        return None
+        self.words = [self.folded[index] for index in self.token_of]
 
     def text_at(self, index: int) -> tuple[frozenset[str], int] | None:
         """Option text starting at token `index`: (letters, token index after it) or None."""
-        if index >= len(self.toks) or self.word_at[index] < 0:
+        if self.word_at[index] < 0:
             return None
         found = self.options.match(self.words, self.word_at[index])
         if found is None:
@@ -130,85 +168,65 @@ class _Scan:
         letters, end = found
         return letters, self.token_of[end - 1] + 1
 
-    def _is_list_item_letter(self, index: int) -> bool:
-        """A bare capital letter that stands as an item of a list or alternative."""
-        toks, after = self.toks, index + 1
-        nxt = toks[after] if after < len(toks) else None
-        if toks[index] in ("A", "I") and nxt is not None and is_word(nxt) and not is_connector(nxt) \
-                and self.letter(after) is None:
+    def _next_marks_letter(self, index: int) -> bool:
+        return index + 1 < len(self.toks) and self.toks[index + 1] in _MARKS_LETTER
+
+    def _hyphenated_to(self, index: int) -> int | None:
+        """Index of the token a hyphen joins token `index` to (`TNF-α`, `B-cell`, `B-C`), or None."""
+        if index > 1 and self.toks[index - 1] in _HYPHENS:
+            return index - 2
+        if index + 2 < len(self.toks) and self.toks[index + 1] in _HYPHENS:
+            return index + 2
+        return None
+
+    def _puts_forward(self, index: int) -> bool:
+        """Whether the one-letter token at `index` puts its letter forward (see the module docstring)."""
+        toks = self.toks
+        joined = self._hyphenated_to(index)
+        if joined is not None:  # a hyphen lists two letters (`B-C`) and makes a word of anything else (`B-cell`)
+            return letter_of(toks[joined]) is not None
+        if self._next_marks_letter(index) or (index > 0 and self.folded[index - 1] in _LETTER_NAMES):
+            return True
+        if not _phrase_follows(toks, self.folded, index):
+            return True
+        if self.folded[index] in _ARTICLE_OR_PRONOUN:
             return False
-        prev_joins = index > 0 and (is_connector(toks[index - 1]) or self.letter(index - 1) is not None)
-        next_joins = nxt is None or is_connector(nxt) or self.letter(after) is not None \
-            or (nxt in SENTENCE_MARKS and after + 1 == len(toks))
-        return prev_joins or next_joins
+        if index == 0:
+            return toks[0].isupper()
+        return is_connector(toks[index - 1]) or letter_of(toks[index - 1]) is not None
 
-    def _marker_at(self, index: int) -> str | None:
-        """The letter a marker at `index` designates in the rest of the answer, if any."""
-        toks = self.toks
-        if toks[index] in _CLOSING and self.letter(index + 1) and index + 2 < len(toks) \
-                and toks[index + 2] == _CLOSING[toks[index]]:
-            return self.letter(index + 1)
-        letter = self.letter(index)
-        if letter is None:
-            return None
-        if index + 1 < len(toks) and toks[index + 1] == ")":
-            return letter
-        if index > 0 and toks[index - 1].casefold() in ("option", "choice"):
-            return letter
-        return letter if toks[index].isupper() and self._is_list_item_letter(index) else None
-
-    def _lead_marker(self, prefixed: bool) -> tuple[str | None, int, bool]:
-        """Letter marker at the start: (letter, tokens consumed, strong?) or (None, 0, False)."""
-        toks = self.toks
-        if len(toks) >= 3 and toks[0] in _CLOSING and self.letter(1) and toks[2] == _CLOSING[toks[0]]:
-            return self.letter(1), 3, True
-        letter = self.letter(0)
-        if letter is None:
-            return None, 0, False
-        if len(toks) == 1:
-            return letter, 1, True
-        if toks[1] in _STRONG_AFTER_LETTER or toks[1] in _LEAD_SEPARATORS:
-            return letter, 2, toks[1] in _STRONG_AFTER_LETTER
-        if not toks[0].isupper():
-            return None, 0, False
-        if toks[0] in ("A", "I") and not prefixed and not (
-            is_connector(toks[1]) or self.letter(1) is not None or self.text_at(1) is not None
-        ):
-            return None, 0, False
-        return letter, 1, False
-
-    def designated(self, prefixed: bool) -> frozenset[str]:
-        """All options the answer designates (lead designation, then every further mention)."""
-        if not self.toks:
-            return frozenset()
-        found: set[str] = set()
-        letter, position, strong = self._lead_marker(prefixed)
-        text_first = self.text_at(0)
-        if letter is not None and not (text_first is not None and not strong):
-            found.add(letter)
-            while position < len(self.toks) and self.toks[position] in _LEAD_SEPARATORS:
-                position += 1
-        else:
-            position = 0
-        while position < len(self.toks):
-            text = self.text_at(position)
-            if text is not None:
-                found |= text[0]
-                position = text[1]
+    def mentions(self) -> list[tuple[int, int, frozenset[str]]]:
+        """(start, end, letters) of every option text and every letter put forward, in order."""
+        found, index = [], 0
+        while index < len(self.toks):
+            letter = letter_of(self.toks[index])
+            text = self.text_at(index)
+            if text is not None and not (letter and self._next_marks_letter(index)):
+                found.append((index, text[1], text[0]))
+                index = text[1]
                 continue
-            marker = self._marker_at(position)
-            if marker is not None:
-                found.add(marker)
-            position += 1
-        return frozenset(found)
+            if letter is not None and self._puts_forward(index):
+                found.append((index, index + 1, frozenset({letter})))
+            index += 1
+        return found
+
+    def designated(self) -> frozenset[str]:
+        """Letters put forward and not put out (negated before, or denied after, any of their mentions)."""
+        out = put_out(self.folded)
+        chosen: set[str] = set()
+        excluded: set[str] = set()
+        for start, end, letters in self.mentions():
+            denied = (start > 0 and out[start - 1]) or denied_after(self.folded, end)
+            (excluded if denied else chosen).update(letters)
+        return frozenset(chosen - excluded)
 
 
 def designated_options(answer: str, options: Sequence[str]) -> frozenset[str]:
-    """Letters of the options `answer` designates: one = a choice, several = a hedge, none = no choice."""
+    """Letters `answer` designates: one = a choice, several = a hedge, none = no choice. A letter that is not
+    an option (`E` of four, Cyrillic `С`) is kept, so that it still makes a hedge."""
     if len(answer) > MAX_ANSWER_CHARS:
         return frozenset()
-    text, prefixed = strip_answer_prefix(clean(answer))
-    return _Scan(text, _as_options(options)).designated(prefixed)
+    return _Scan(strip_answer_prefix(clean(answer)), _as_options(options)).designated()
 
 
 def gold_letter(ground_truth: str, options: Sequence[str]) -> str:
@@ -231,52 +249,105 @@ def gold_letter(ground_truth: str, options: Sequence[str]) -> str:
 
 
 def _answer_tokens(answer: str) -> list[str]:
-    return tokens(strip_answer_prefix(clean(answer))[0])
+    return tokens(strip_answer_prefix(clean(answer)))
 
 
-def _asserts(toks: Sequence[str], index: int) -> bool:
-    """Whether the word at `index` stands alone as an item or sentence (`…, no`, `… or no`, `… . No .`)."""
-    before = toks[index - 1] if index > 0 else None
-    after = toks[index + 1] if index + 1 < len(toks) else None
-    stands_after = before is None or is_connector(before) or before in SENTENCE_MARKS
-    stands_before = after is None or is_punct(after) or after.casefold() in CONNECTOR_WORDS
-    return stands_after and stands_before
+def _single(found: Collection[str]) -> str:
+    return next(iter(found)) if len(found) == 1 else ""
 
 
-def yesno_accuracy(answer: str, ground_truth: str) -> float:
-    """1.0 iff the first word is the gold yes/no and the other word is not also asserted."""
+def _mcq(answer: str, ground_truth: str, options: Sequence[str]) -> tuple[float, str]:
+    designated = designated_options(answer, options)
+    return float(designated == {gold_letter(ground_truth, options)}), _single(designated)
+
+
+def _yesno_asserted(answer: str) -> frozenset[str]:
+    """The yes/no words `answer` asserts: `yes` anywhere, `no` first or with no ordinary word after it."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return frozenset()
+    toks = _answer_tokens(answer)
+    folded = [tok.casefold() for tok in toks]
+    return frozenset(word for index, word in enumerate(folded) if word in _YES_NO
+                     and (word == "yes" or index == 0 or not _phrase_follows(toks, folded, index)))
+
+
+def _yesno(answer: str, ground_truth: str) -> tuple[float, str]:
     gold = ground_truth.strip().casefold()
     if gold not in _YES_NO:
         raise ValueError(f"yes/no ground truth must be 'yes' or 'no', got {ground_truth!r}")
+    asserted = _yesno_asserted(answer)
+    return float(asserted == {gold}), _single(asserted)
+
+
+def yesno_accuracy(answer: str, ground_truth: str) -> float:
+    """1.0 iff `answer` asserts the gold yes/no word and not the other one."""
+    return _yesno(answer, ground_truth)[0]
+
+
+def _without_articles(words: list[str]) -> list[str]:
+    return [word for word in words if word not in _ARTICLES] or words
+
+
+def _candidate(toks: Sequence[str], folded: Sequence[str], out: Sequence[bool], span: range,
+               keep: frozenset[str]) -> tuple[str, ...]:
+    """Words one open candidate puts forward: lead-in words, articles and negated words dropped; () when the
+    candidate is denied (`adenocarcinoma is not present`)."""
+    indices = [index for index in span if not is_punct(toks[index])]
+    first = 0
+    while first < len(indices) and folded[indices[first]] in _LEAD_WORDS and folded[indices[first]] not in keep:
+        first += 1
+    indices = indices[first:]
+    stop = next((position for position, index in enumerate(indices) if out[index] or folded[index] in DENIAL_WORDS),
+                len(indices))
+    if stop and stop < len(indices) and denied_after(folded, indices[stop]):
+        return ()
+    return tuple(word for word in (folded[index] for index in indices if not out[index]) if word not in _ARTICLES)
+
+
+def _open_candidates(answer: str, keep: frozenset[str]) -> list[tuple[str, ...]]:
+    """The candidates an open answer puts forward (see the module docstring); `keep` = the gold's folded
+    tokens, whose connectors, separators and negation words count as content (`H&E`, `no malignancy`)."""
     if len(answer) > MAX_ANSWER_CHARS:
-        return 0.0
+        return []
     toks = _answer_tokens(answer)
-    words = [(index, tok.casefold()) for index, tok in enumerate(toks) if not is_punct(tok)]
-    if not words or words[0][1] != gold:
-        return 0.0
-    other = _YES_NO[1 - _YES_NO.index(gold)]
-    contradicted = any(word == other and _asserts(toks, index) for index, word in words[1:])
-    return 0.0 if contradicted else 1.0
+    folded = [fold(tok) for tok in toks]
+    out = put_out(folded, keep)
+    found, start = [], 0
+    for index in range(len(toks) + 1):
+        if index == len(toks) or (folded[index] in _OPEN_SEPARATORS and folded[index] not in keep):
+            candidate = _candidate(toks, folded, out, range(start, index), keep)
+            if candidate:
+                found.append(candidate)
+            start = index + 1
+    return found
 
 
-def _open_words(text: str) -> list[str]:
-    words = content(_answer_tokens(text))
-    without_articles = [word for word in words if word not in _ARTICLES]
-    return without_articles or words
+def lcs_length(words: Sequence[str], gold: Sequence[str]) -> int:
+    """Length of the longest common subsequence, bit-parallel (Hyyrö 2004): one big-int step per word."""
+    masks: dict[str, int] = {}
+    for position, word in enumerate(gold):
+        masks[word] = masks.get(word, 0) | 1 << position
+    full = (1 << len(gold)) - 1
+    row = full
+    for word in words:
+        matched = row & masks.get(word, 0)
+        row = ((row + matched) | (row - matched)) & full
+    return len(gold) - row.bit_count()
+
+
+def _open(answer: str, ground_truth: str) -> tuple[float, str]:
+    gold_tokens = _answer_tokens(ground_truth)
+    gold = _without_articles(content(gold_tokens))
+    candidates = _open_candidates(answer, frozenset(fold(tok) for tok in gold_tokens))
+    if not gold or not candidates:
+        return 0.0, ""
+    score = min(lcs_length(candidate, gold) / max(len(candidate), len(gold)) for candidate in candidates)
+    return score, " ".join(candidates[0])[:_MAX_PRED_CHARS] if len(candidates) == 1 else ""
 
 
 def open_accuracy(answer: str, ground_truth: str) -> float:
-    """1.0 for a normalised exact match, else the token F1 between answer and ground truth."""
-    if len(answer) > MAX_ANSWER_CHARS:
-        return 0.0
-    predicted, gold = _open_words(answer), _open_words(ground_truth)
-    if predicted == gold:
-        return 1.0 if gold else 0.0
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+    """Lowest LCS similarity of the answer's candidates to the gold (see the module docstring)."""
+    return _open(answer, ground_truth)[0]
 
 
 def answer_type_of(extra_info: Mapping | None) -> str:
@@ -296,30 +367,23 @@ def _options_of(extra_info: Mapping) -> Sequence[str]:
     return options
 
 
+def grade(answer: str | None, ground_truth: str, extra_info: Mapping) -> tuple[float, str]:
+    """(accuracy, canonical prediction) of an extracted answer (None: no answer), by `extra_info['answer_type']`.
+
+    The prediction, for majority voting, is the single designated letter, the asserted yes/no or the single
+    open candidate's words; "" when there is none. The ground truth is checked even without an answer."""
+    answer_type = answer_type_of(extra_info)
+    text = "" if answer is None else answer
+    if answer_type == "mcq":
+        return _mcq(text, ground_truth, _options_of(extra_info))
+    if answer_type == "yesno":
+        return _yesno(text, ground_truth)
+    return _open(text, ground_truth)
+
+
 def answer_accuracy(answer: str, ground_truth: str, extra_info: Mapping) -> float:
     """Accuracy of an already extracted answer text, by `extra_info['answer_type']`."""
-    answer_type = answer_type_of(extra_info)
-    if answer_type == "mcq":
-        options = _options_of(extra_info)
-        return 1.0 if designated_options(answer, options) == {gold_letter(ground_truth, options)} else 0.0
-    if answer_type == "yesno":
-        return yesno_accuracy(answer, ground_truth)
-    return open_accuracy(answer, ground_truth)
-
-
-def prediction(answer: str | None, extra_info: Mapping) -> str:
-    """Canonical prediction for majority voting: the single designated letter, yes/no, or the
-    normalised open answer; "" when there is none."""
-    if answer is None or len(answer) > MAX_ANSWER_CHARS:
-        return ""
-    answer_type = answer_type_of(extra_info)
-    if answer_type == "mcq":
-        designated = designated_options(answer, _options_of(extra_info))
-        return next(iter(designated)) if len(designated) == 1 else ""
-    words = _open_words(answer)
-    if answer_type == "yesno":
-        return words[0] if words and words[0] in _YES_NO else ""
-    return " ".join(words)[:_MAX_PRED_CHARS]
+    return grade(answer, ground_truth, extra_info)[0]
 
 
 _ANSWER_MARKER = re.compile(r"(?:final\s+answer|answer)\s*(?:is\b|:)", re.IGNORECASE)

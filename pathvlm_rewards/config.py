@@ -5,8 +5,9 @@ Values may arrive as OmegaConf containers (verl binds them with functools.partia
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -38,6 +39,7 @@ class JudgeConfig:
     max_tokens: int
     timeout_s: float
     max_retries: int
+    reasks: int
     call_cap_s: float
     max_concurrency: int
     cache_dir: str | None
@@ -45,6 +47,9 @@ class JudgeConfig:
     max_image_pixels: int | None
     device: str
     dtype: str
+    extra_body: str | None  # canonical JSON of the extra request fields (hashable, part of the cache key)
+    price_per_million_input_tokens: float
+    price_per_million_output_tokens: float
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class RewardConfig:
 
 
 # Field kinds: (accepted python types, nullable, lower bound for numbers).
-_NUMBER, _COUNT, _TEXT = (int, float), (int,), (str,)
+_NUMBER, _COUNT, _TEXT, _MAPPING = (int, float), (int,), (str,), (Mapping,)
 _SPEC: dict[str, dict[str, tuple[tuple[type, ...], bool, float | None]]] = {
     "weights": {name: (_NUMBER, False, 0.0) for name in ("accuracy", "format", "process")},
     "judge": {
@@ -66,6 +71,7 @@ _SPEC: dict[str, dict[str, tuple[tuple[type, ...], bool, float | None]]] = {
         "max_tokens": (_COUNT, False, 1),
         "timeout_s": (_NUMBER, False, 0.0),
         "max_retries": (_COUNT, False, 0),
+        "reasks": (_COUNT, False, 0),
         "call_cap_s": (_NUMBER, False, 0.0),
         "max_concurrency": (_COUNT, False, 1),
         "cache_dir": (_TEXT, True, None),
@@ -73,6 +79,9 @@ _SPEC: dict[str, dict[str, tuple[tuple[type, ...], bool, float | None]]] = {
         "max_image_pixels": (_COUNT, True, 1),
         "device": (_TEXT, False, None),
         "dtype": (_TEXT, False, None),
+        "extra_body": (_MAPPING, True, None),
+        "price_per_million_input_tokens": (_NUMBER, False, 0.0),
+        "price_per_million_output_tokens": (_NUMBER, False, 0.0),
     },
 }
 
@@ -88,6 +97,15 @@ def defaults() -> dict[str, dict[str, Any]]:
     return loaded
 
 
+def _plain(value: Any) -> Any:
+    """Mappings and sequences (OmegaConf containers included) as dicts and lists, for JSON."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _check(section: str, name: str, value: Any) -> Any:
     types, nullable, lower = _SPEC[section][name]
     where = f"reward_kwargs.{section}.{name}"
@@ -100,6 +118,11 @@ def _check(section: str, name: str, value: Any) -> Any:
         raise ValueError(f"{where} must be {kinds}{' or null' if nullable else ''}, got {value!r}")
     if lower is not None and (not math.isfinite(value) or value < lower):
         raise ValueError(f"{where} must be a finite number >= {lower}, got {value!r}")
+    if types is _MAPPING:
+        try:
+            return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where} must hold JSON values only: {error}") from error
     return float(value) if types is _NUMBER else value
 
 

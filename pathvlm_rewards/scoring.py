@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pathvlm_rewards.answers import answer_accuracy, prediction
+from pathvlm_rewards.answers import grade
 from pathvlm_rewards.config import JudgeConfig, config_for_call
+from pathvlm_rewards.judge.verdict import JUDGE_KEYS, Verdict, not_judged
 from pathvlm_rewards.tags import answer_block, format_reward
 
 # Every key of the result, always present, in this order (verl builds one array per key).
-RESULT_KEYS = (
-    "score", "accuracy", "format", "process", "integrity", "knowledge",
-    "judge_fallback", "judge_error", "acc", "pred",
-)
+RESULT_KEYS = ("score", "accuracy", "format", "process", "integrity", "knowledge", *JUDGE_KEYS, "acc", "pred")
 
 
 def _question(extra_info: Mapping) -> str:
@@ -25,7 +23,7 @@ def _question(extra_info: Mapping) -> str:
 
 
 async def _process(config: JudgeConfig, solution_str: str, ground_truth: str, extra_info: Mapping,
-                   correct: bool) -> tuple[float, float, bool, bool]:
+                   correct: bool) -> Verdict:
     from pathvlm_rewards.judge import JudgeSample, get_judge
     from pathvlm_rewards.judge.image import ImageUnavailable, judge_image
 
@@ -35,17 +33,15 @@ async def _process(config: JudgeConfig, solution_str: str, ground_truth: str, ex
     try:
         image = judge_image(extra_info, config.max_image_pixels)
     except ImageUnavailable as error:
-        verdict = judge.without_image(correct, str(error))
-    else:
-        verdict = await judge.score(JudgeSample(
-            question=question,
-            options=[] if options is None else [str(option) for option in options],
-            gold=str(ground_truth),
-            correct=correct,
-            response=solution_str,
-            image=image,
-        ))
-    return verdict.integrity, verdict.knowledge, verdict.fallback, verdict.error
+        return judge.without_image(correct, str(error))
+    return await judge.score(JudgeSample(
+        question=question,
+        options=[] if options is None else [str(option) for option in options],
+        gold=str(ground_truth),
+        correct=correct,
+        response=solution_str,
+        image=image,
+    ))
 
 
 async def compute_score(
@@ -65,16 +61,15 @@ async def compute_score(
     info: Mapping[str, Any] = extra_info if extra_info is not None else {}
     block = answer_block(solution_str)
     # Always evaluated (it also checks the row's ground truth); reported only when weighted.
-    raw_accuracy = answer_accuracy(block if block is not None else "", ground_truth, info)
+    raw_accuracy, pred = grade(block, ground_truth, info)
     accuracy = raw_accuracy if weights.accuracy else 0.0
     form = format_reward(solution_str) if weights.format else 0.0
     integrity = knowledge = process = 0.0
-    fallback = error = False
+    judge_fields = not_judged()
     if weights.process:
-        integrity, knowledge, fallback, error = await _process(
-            config.judge, solution_str, ground_truth, info, correct=raw_accuracy >= 1.0
-        )
-        process = (integrity + knowledge) / 2
+        verdict = await _process(config.judge, solution_str, ground_truth, info, correct=raw_accuracy >= 1.0)
+        integrity, knowledge, process = verdict.integrity, verdict.knowledge, verdict.process
+        judge_fields = verdict.fields()
     score = weights.accuracy * accuracy + weights.format * form + weights.process * process
     return {
         "score": float(score),
@@ -83,8 +78,7 @@ async def compute_score(
         "process": float(process),
         "integrity": float(integrity),
         "knowledge": float(knowledge),
-        "judge_fallback": 1.0 if fallback else 0.0,
-        "judge_error": 1.0 if error else 0.0,
+        **judge_fields,
         "acc": float(accuracy),
-        "pred": prediction(block, info),
+        "pred": pred,
     }

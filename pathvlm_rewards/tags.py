@@ -1,12 +1,17 @@
 """The `<think>…</think><answer>…</answer>` layout: answer-block extraction and the format reward.
 
 Tags match case-insensitively (ASCII folding only, so look-alike Unicode letters are not tags) and
-trailing end-of-turn tokens are ignored. Every scan is linear in the response length.
+trailing end-of-turn tokens are ignored. A block counts only with visible content (`normalize.visible`):
+whitespace, invisible characters (U+200B, U+2060, U+FEFF, controls) and markup alone (`**`) are empty.
+U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR are whitespace, as str.isspace and re's \\s have it, so
+they may also stand around and between the blocks. Every scan is linear in the response length.
 """
 
 from __future__ import annotations
 
 import re
+
+from pathvlm_rewards.normalize import visible
 
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>")
 
@@ -45,21 +50,22 @@ def answer_block(response: str) -> str | None:
     """Content of the response's single `<answer>…</answer>` block, stripped.
 
     None when there is no `<answer>`, more than one `<answer>` or `</answer>`, the block is unclosed
-    (or closed before it opens), or its content is blank.
+    (or closed before it opens), or its content shows nothing.
     """
     text = strip_end_of_turn(response)
     opening, closing = _single(_ANSWER_OPEN, text), _single(_ANSWER_CLOSE, text)
     if opening is None or closing is None or closing.start() < opening.end():
         return None
     content = text[opening.end() : closing.start()]
-    return None if _blank(content) else content.strip()
+    return content.strip() if visible(content) else None
 
 
 def format_reward(response: str) -> float:
-    """1.0 iff the response is exactly `<think>non-empty</think>` then `<answer>non-empty</answer>`.
+    """1.0 iff the response is exactly `<think>visible</think>` then `<answer>visible</answer>`.
 
-    Whitespace is allowed around and between the blocks; nothing else may stand outside them and each
-    tag occurs exactly once (so nothing is nested).
+    Each block needs visible content (not only whitespace, invisible characters or markup). Whitespace is
+    allowed around and between the blocks; nothing else may stand outside them and each tag occurs exactly
+    once (so nothing is nested).
     """
     text = strip_end_of_turn(response)
     think_open, think_close = _single(_THINK_OPEN, text), _single(_THINK_CLOSE, text)
@@ -71,23 +77,23 @@ def format_reward(response: str) -> float:
     well_formed = (
         ordered
         and _blank(text[: think_open.start()])
-        and not _blank(text[think_open.end() : think_close.start()])
+        and visible(text[think_open.end() : think_close.start()])
         and _blank(text[think_close.end() : answer_open.start()])
-        and not _blank(text[answer_open.end() : answer_close.start()])
+        and visible(text[answer_open.end() : answer_close.start()])
         and answer_close.end() == len(text)
     )
     return 1.0 if well_formed else 0.0
 
 
 def last_answer_block(response: str) -> str | None:
-    """Content of the last non-blank, properly closed `<answer>…</answer>` pair, however many there are."""
+    """Content of the last visible, properly closed `<answer>…</answer>` pair, however many there are."""
     last, opened_at = None, None
     for tag in _ANSWER_TAG.finditer(response):
         if not tag.group(1):
             opened_at = tag.end()
         elif opened_at is not None:
             content = response[opened_at : tag.start()]
-            if not _blank(content):
+            if visible(content):
                 last = content
             opened_at = None
     return None if last is None else last.strip()

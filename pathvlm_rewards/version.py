@@ -1,3 +1,3 @@
 """Version of the scoring semantics (bump on any change to what a response scores; see README changelog)."""
 
-REWARD_VERSION = "1.0.0"
+REWARD_VERSION = "1.1.0"

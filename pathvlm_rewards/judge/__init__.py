@@ -1,6 +1,20 @@
-"""The cross-modal process reward: a vision-language judge grading the reasoning with the paper's rubric."""
+"""The cross-modal process reward: a vision-language judge grading the reasoning with the paper's rubric.
 
-from pathvlm_rewards.judge.openai_backend import JudgeConfigError
-from pathvlm_rewards.judge.runner import Judge, JudgeSample, Verdict, get_judge
+Exports load on first use, so importing a light submodule (e.g. `verdict` for the result keys) does not
+import the backends' clients.
+"""
 
-__all__ = ["Judge", "JudgeConfigError", "JudgeSample", "Verdict", "get_judge"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Judge": "runner", "JudgeSample": "runner", "get_judge": "runner", "JUDGE_VERSION": "runner",
+    "JudgeConfigError": "openai_backend", "Verdict": "verdict",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

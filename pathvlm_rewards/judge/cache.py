@@ -1,7 +1,10 @@
 """Persistent judge cache (SQLite, stdlib): resumed runs and duplicate rollouts never pay twice.
 
-Safe for several reward-worker processes on one machine (WAL journal, busy timeout). Only completed
-judge replies are stored, never transport failures, so a failed call is tried again next time.
+Safe for several reward-worker processes on one machine (WAL journal, busy timeout). Only real verdicts
+(scores read from the judge's reply) are stored: never a fallback, whether the call failed or the reply
+held no scores, so such a response is judged again next time. Keys cover everything that determines a
+verdict (runner.Judge.key). Verdicts of judge 1.0 (table `verdicts`, keyed without the endpoint) are
+never read.
 """
 
 from __future__ import annotations
@@ -11,27 +14,19 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 FILE_NAME = "judge_cache.sqlite"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
+TABLE = "judge_verdicts"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
     key TEXT PRIMARY KEY,
     integrity REAL NOT NULL,
     knowledge REAL NOT NULL,
-    fallback INTEGER NOT NULL,
     reply TEXT NOT NULL,
     created REAL NOT NULL
 )
 """
-
-
-@dataclass(frozen=True)
-class CachedVerdict:
-    integrity: float
-    knowledge: float
-    fallback: bool
 
 
 def cache_key(**parts: object) -> str:
@@ -41,7 +36,7 @@ def cache_key(**parts: object) -> str:
 
 
 class JudgeCache:
-    """Verdicts by key in `<directory>/judge_cache.sqlite`."""
+    """Verdicts (integrity, knowledge) by key in `<directory>/judge_cache.sqlite`."""
 
     def __init__(self, directory: str):
         folder = Path(directory).expanduser()
@@ -53,20 +48,16 @@ class JudgeCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
 
-    def get(self, key: str) -> CachedVerdict | None:
+    def get(self, key: str) -> tuple[float, float] | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT integrity, knowledge, fallback FROM verdicts WHERE key = ?", (key,)
-            ).fetchone()
-        return None if row is None else CachedVerdict(row[0], row[1], bool(row[2]))
+            row = self._db.execute(f"SELECT integrity, knowledge FROM {TABLE} WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
-    def put(self, key: str, verdict: CachedVerdict, reply: str) -> None:
+    def put(self, key: str, scores: tuple[float, float], reply: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)",
-                (key, verdict.integrity, verdict.knowledge, int(verdict.fallback), reply, time.time()),
-            )
+            self._db.execute(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?, ?)",
+                             (key, scores[0], scores[1], reply, time.time()))
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+            return self._db.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]

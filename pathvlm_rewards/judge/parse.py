@@ -1,30 +1,33 @@
-"""Scores out of the judge's reply: plain JSON, then JSON in a Markdown fence; else None (→ fallback).
+"""Scores out of the judge's reply: the first JSON object in it that holds both keys with usable numbers.
 
-Only the judge's own reply is parsed, never the policy's text, and a JSON object that also appears
-verbatim (whitespace aside) in the policy's response is refused: a judge that merely echoes scores
-the policy wrote gets no say.
+The object may stand alone, sit in a Markdown fence, or come with prose before or after it. Numbers
+are clamped to [0, 1]; NaN, infinities and numbers beyond float range (e.g. a 400-digit integer) are
+not usable, nor are strings or booleans. Any reply, however malformed, gives scores or None; nothing
+raises. Only the judge's reply is read: the policy's text has no say in whether the verdict counts.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+from typing import Any
 
 KEYS = ("integrity_score", "knowledge_score")
-_FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.IGNORECASE | re.DOTALL)
-_WHITESPACE = re.compile(r"\s+")
+# A real reply is a few hundred characters (max_tokens); these bound the work on a pathological one.
+MAX_REPLY_CHARS = 20_000
+MAX_OBJECTS_TRIED = 200
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name}")
 
 
-def _scores(candidate: str) -> tuple[float, float] | None:
-    try:
-        obj = json.loads(candidate, parse_constant=_reject_constant)
-    except ValueError:
-        return None
+# Integers are read as floats: float() of a huge integer's digits is inf (rejected below), where int()
+# would give a number that overflows when converted.
+_DECODER = json.JSONDecoder(parse_int=float, parse_constant=_reject_constant)
+
+
+def _scores(obj: Any) -> tuple[float, float] | None:
     if not isinstance(obj, dict):
         return None
     values = [obj.get(key) for key in KEYS]
@@ -34,16 +37,19 @@ def _scores(candidate: str) -> tuple[float, float] | None:
     return integrity, knowledge
 
 
-def _squeeze(text: str) -> str:
-    return _WHITESPACE.sub("", text)
-
-
-def parse_judge_reply(reply: str, policy_response: str) -> tuple[float, float] | None:
-    """(integrity, knowledge) clamped to [0, 1], or None when the reply holds no acceptable scores."""
-    squeezed_response = _squeeze(policy_response)
-    candidates = [reply.strip()] + [match.group(1).strip() for match in _FENCE.finditer(reply)]
-    for candidate in candidates:
-        scores = _scores(candidate)
-        if scores is not None and _squeeze(candidate) not in squeezed_response:
+def parse_judge_reply(reply: str) -> tuple[float, float] | None:
+    """(integrity, knowledge) clamped to [0, 1], or None when the reply holds no usable scores."""
+    text = str(reply)[:MAX_REPLY_CHARS]
+    start = text.find("{")
+    for _ in range(MAX_OBJECTS_TRIED):
+        if start < 0:
+            return None
+        try:
+            obj, _end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            obj = None
+        scores = _scores(obj)
+        if scores is not None:
             return scores
+        start = text.find("{", start + 1)
     return None

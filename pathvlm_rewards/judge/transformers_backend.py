@@ -13,6 +13,7 @@ from typing import Any
 from pathvlm_rewards.config import JudgeConfig
 from pathvlm_rewards.judge.image import JudgeImage, decode
 from pathvlm_rewards.judge.prompt import JudgeRequest
+from pathvlm_rewards.judge.usage import CallUsage
 
 
 class TransformersBackend:
@@ -21,8 +22,18 @@ class TransformersBackend:
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, str] | None = None
 
+    @property
+    def endpoint(self) -> str:
+        """Where the judge runs (part of the cache key)."""
+        return f"in-process:{self.config.device}:{self.config.dtype}"
+
     def redact(self, text: str) -> str:
         return text
+
+    @staticmethod
+    def failure_reason(error: Exception) -> str:
+        """The fallback reason for a generation that raised `error`."""
+        return "other"
 
     def _load(self) -> tuple[Any, Any, str]:
         if self._loaded is None:
@@ -40,7 +51,7 @@ class TransformersBackend:
             self._loaded = (processor, model.to(device).eval(), device)
         return self._loaded
 
-    def _generate(self, request: JudgeRequest) -> str:
+    def _generate(self, request: JudgeRequest, usage: CallUsage) -> str:
         import torch
 
         with self._lock:
@@ -56,10 +67,15 @@ class TransformersBackend:
             ).to(device)
             sampling = {"do_sample": True, "temperature": self.config.temperature} \
                 if self.config.temperature > 0 else {"do_sample": False}
+            usage.attempts += 1
             with torch.inference_mode():
                 output = model.generate(**inputs, max_new_tokens=self.config.max_tokens, **sampling)
-            reply_ids = output[0, inputs["input_ids"].shape[1] :]
+            prompt_tokens = inputs["input_ids"].shape[1]
+            reply_ids = output[0, prompt_tokens:]
+            usage.prompt_tokens += int(prompt_tokens)
+            usage.completion_tokens += int(reply_ids.shape[0])
             return processor.decode(reply_ids, skip_special_tokens=True)
 
-    async def complete(self, request: JudgeRequest) -> str:
-        return await asyncio.to_thread(self._generate, request)
+    async def complete(self, request: JudgeRequest, usage: CallUsage) -> str:
+        """The model's reply; the generation and its token counts go to `usage`."""
+        return await asyncio.to_thread(self._generate, request, usage)

@@ -1,4 +1,6 @@
-"""Helpers for the reward tests: realistic rows, judge reward_kwargs, and a real OpenAI-protocol HTTP server."""
+"""Helpers for the reward tests: realistic rows, judge reward_kwargs, the served tiny judge (a real
+`transformers serve`) with replies chosen by the test, and a scripted OpenAI-protocol server for the
+misbehaviour a real server cannot produce on cue (error statuses, delays, malformed bodies)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import json
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -54,16 +58,57 @@ def verl_batch(tokenizer, responses: list[str], ground_truths: list[str], extra_
     )
 
 
-def judge_kwargs(server_url: str | None, cache_dir, **judge) -> dict:
-    """reward_kwargs with the process reward on, judging through `server_url`."""
-    settings = {"backend": "openai", "model": "judge-vl", "base_url": server_url, "api_key_env": "PATHVLM_TEST_KEY",
-                "timeout_s": 5.0, "max_retries": 2, "call_cap_s": 10.0, "max_concurrency": 4,
-                "cache_dir": str(cache_dir)}
+@dataclass(frozen=True)
+class ServedJudge:
+    """A running `transformers serve` of a model folder (started by pathvlm_rewards.judge.serve)."""
+
+    url: str
+    model: str
+    pid: int
+
+
+@cache
+def _tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model)
+
+
+def reply_tokens(model: str, text: str) -> list[int]:
+    """The token ids of `text` as the served model's reply, end of turn included."""
+    tokenizer = _tokenizer(model)
+    return tokenizer(text).input_ids + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+
+
+def forced_reply(model: str, text: str) -> dict:
+    """extra_body making the served (random) model reply exactly `text`: transformers serve accepts a
+    generation_config, whose sequence_bias lifts each next token of `text` (a larger bias per longer
+    prefix) under greedy decoding. The server still runs the model on the real prompt and image."""
+    ids = reply_tokens(model, text)
+    bias = [[ids[: i + 1], 100.0 * (i + 1)] for i in range(len(ids))]
+    return {"generation_config": json.dumps({"sequence_bias": bias, "do_sample": False, "eos_token_id": ids[-1]})}
+
+
+def served_kwargs(served: ServedJudge, cache_dir, reply: str | None, **judge) -> dict:
+    """reward_kwargs judging with the served tiny model, which replies `reply` (None: its own garbage)."""
+    settings = {"backend": "openai", "model": served.model, "base_url": served.url, "api_key_env": None,
+                "temperature": 0.0, "max_tokens": 40 if reply else 6, "timeout_s": 120.0, "max_retries": 0,
+                "call_cap_s": 300.0, "cache_dir": str(cache_dir) if cache_dir else None,
+                "extra_body": forced_reply(served.model, reply) if reply else None}
     settings.update(judge)
     return {"weights": {"accuracy": 1.0, "format": 1.0, "process": 1.0}, "judge": settings}
 
 
-class JudgeServer:
+def judge_kwargs(server_url: str | None, cache_dir, **judge) -> dict:
+    """reward_kwargs with the process reward on, judging through `server_url` (the scripted server)."""
+    settings = {"backend": "openai", "model": "judge-vl", "base_url": server_url, "api_key_env": "PATHVLM_TEST_KEY",
+                "timeout_s": 5.0, "max_retries": 2, "call_cap_s": 10.0, "max_concurrency": 4,
+                "cache_dir": str(cache_dir) if cache_dir else None}
+    settings.update(judge)
+    return {"weights": {"accuracy": 1.0, "format": 1.0, "process": 1.0}, "judge": settings}
+
+
+class ScriptedJudgeServer:
     """Speaks POST /v1/chat/completions. Each request takes the next planned behaviour (else `default`):
     {"status": int, "delay": seconds, "content": reply text, "body": raw bytes, "headers": {...}}."""
 
@@ -108,6 +153,7 @@ class JudgeServer:
                         "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "judge-vl",
                         "choices": [{"index": 0, "finish_reason": "stop",
                                      "message": {"role": "assistant", "content": behaviour["content"]}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
                     }).encode()
                 else:
                     payload = json.dumps({"error": {"message": f"status {status}", "type": "test"}}).encode()

@@ -1,12 +1,20 @@
-"""Answer extraction, format and accuracy rules, table-driven (what the policy optimises: must not be gameable)."""
+"""Answer extraction and the mcq and yes/no accuracy rules, table-driven (what the policy optimises: must not be
+gameable). Format: test_reward_format_on_cpu.py; open answers: test_reward_open_answers_on_cpu.py."""
+
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reward_fixtures import OPTIONS
 
-from pathvlm_rewards import answer_accuracy, answer_block, designated_options, format_reward, lenient_answer
-from pathvlm_rewards.answers import gold_letter, open_accuracy, yesno_accuracy
+from pathvlm_rewards import answer_accuracy, answer_block, designated_options, lenient_answer
+from pathvlm_rewards.answers import gold_letter, yesno_accuracy
 
 THINK = "<think>The glands are crowded and back-to-back.</think>"
+LYMPHOMA = ["A) Squamous cell carcinoma", "B) Adenocarcinoma", "C) Small cell carcinoma", "D) Lymphoma"]
+ORGANISMS = ["A) E. coli", "B) S. aureus", "C) Candida albicans", "D) Klebsiella pneumoniae", "E) C. difficile"]
+NESTED = ["A) Lymphoma", "B) Non-Hodgkin's lymphoma", "C) Carcinoma", "D) Melanoma"]
 
 
 @pytest.mark.parametrize("response, expected", [
@@ -26,32 +34,11 @@ THINK = "<think>The glands are crowded and back-to-back.</think>"
     ("<answer>B</answer></answer>", None),
     ("<answer>B</answer><|im_end|>tail", "B"),  # eot only ignored when trailing; the block is still one
     ("<answer >B</answer>", None),  # not the tag
+    ("<answer>\u200b\u2060</answer>", None),  # invisible characters only
+    ("<answer>**</answer>", None),  # markup only
 ])
 def test_answer_block(response, expected):
     assert answer_block(response) == expected
-
-
-@pytest.mark.parametrize("response, expected", [
-    (f"{THINK}<answer>B) Adenocarcinoma</answer>", 1.0),
-    (f"  {THINK}\n\n<answer>B</answer>\n", 1.0),
-    (f"{THINK}<answer>B</answer><|im_end|>", 1.0),
-    ("<THINK>reasoning</THINK><Answer>B</ANSWER>", 1.0),
-    ("<answer>B</answer>", 0.0),  # no think
-    ("<think></think><answer>B</answer>", 0.0),  # empty think
-    ("<think> \n</think><answer>B</answer>", 0.0),
-    (f"{THINK}<answer> </answer>", 0.0),  # empty answer
-    (f"Sure! {THINK}<answer>B</answer>", 0.0),  # text outside the tags
-    (f"{THINK} so <answer>B</answer>", 0.0),
-    (f"{THINK}<answer>B</answer> Hope this helps", 0.0),
-    ("<answer>B</answer><think>x</think>", 0.0),  # wrong order
-    ("<think>a<think>b</think></think><answer>B</answer>", 0.0),  # nested
-    ("<think>a <answer>B</answer></think><answer>B</answer>", 0.0),
-    (f"{THINK}{THINK}<answer>B</answer>", 0.0),  # two think blocks
-    (f"{THINK}<answer>B</answer><|im_end|>x", 0.0),
-    ("<thin\u212a>x</thin\u212a><answer>B</answer>", 0.0),  # the Kelvin sign is not a K
-])
-def test_format_reward(response, expected):
-    assert format_reward(response) == expected
 
 
 @pytest.mark.parametrize("answer, designated", [
@@ -60,6 +47,10 @@ def test_format_reward(response, expected):
     ("(b)", {"B"}), ("B) Adenocarcinoma", {"B"}), ("b) adenocarcinoma.", {"B"}), ("**B) Adenocarcinoma**", {"B"}),
     ("B. Adenocarcinoma", {"B"}), ("B - adenocarcinoma", {"B"}), ("Adenocarcinoma", {"B"}),
     ("  ADENOCARCINOMA!  ", {"B"}), ("adeno-carcinoma", set()), ("B because the glands are crowded", {"B"}),
+    # markup and quotes around a letter
+    ("\\boxed{B}", {"B"}), ("$\\boxed{B}$", {"B"}), ("\\text{B}", {"B"}), ("<b>B</b>", {"B"}), ('"B"', {"B"}),
+    ("'B'", {"B"}), ("\u201cB\u201d", {"B"}), ("\u2018B\u2019", {"B"}), ("\uff22", {"B"}),  # fullwidth B
+    ("<B>", {"B"}), ("\\boxed{B}\\boxed{C}", {"B", "C"}),  # an upper-case "tag" is a bracketed letter
     # letter and text disagree
     ("B) Squamous cell carcinoma", {"A", "B"}), ("A) Adenocarcinoma", {"A", "B"}),
     # hedges and listings
@@ -68,15 +59,28 @@ def test_format_reward(response, expected):
     ("options B and C are plausible", {"B", "C"}), ("Possibly adenocarcinoma or C", {"B", "C"}),
     ("Adenocarcinoma or squamous cell carcinoma", {"A", "B"}),
     ("A) Squamous cell carcinoma B) Adenocarcinoma", {"A", "B"}),
-    ("B) Adenocarcinoma, not (A)", {"A", "B"}),
-    ("B) Adenocarcinoma, not squamous cell carcinoma", {"A", "B"}),
+    # a second letter in lower case, another script or no option at all still counts
+    ("B or c", {"B", "C"}), ("b, c", {"B", "C"}), ("B/c", {"B", "C"}), ("B > c > d", {"B", "C", "D"}),
+    ("B or \uff23", {"B", "C"}), ("B or \u0421", {"B", "\u0421"}), ("B or E", {"B", "E"}),
+    ("B\u200bC", {"B", "C"}), ("B\u2060C", {"B", "C"}), ("B\ufeffc", {"B", "C"}),  # zero-width joins separate
+    # excluded options are not designated
+    ("B) Adenocarcinoma, not (A)", {"B"}), ("B) Adenocarcinoma, not squamous cell carcinoma", {"B"}),
+    ("B, not A", {"B"}), ("It is B, not C.", {"B"}), ("Not A but B", {"B"}), ("B rather than C", {"B"}),
+    ("(not A) B", {"B"}), ("Not B) Adenocarcinoma", set()),  # a parenthesis ends a clause, not a text's letter
+    ("Option B is not correct, C is", {"C"}), ("Not B", set()), ("Definitely not B", set()), ("B is wrong", set()),
+    ("Anything but B", set()), ("Not adenocarcinoma", set()), ("Neither A nor B", set()), ("B, not B", set()),
+    ("B) Adenocarcinoma is wrong", set()),  # the denial puts out the text, and with it its letter
     # letters inside option texts are text, not letters
     ("C) Type B cells", {"C"}), ("Type B cells", {"C"}), ("B) Type B cells", {"B", "C"}),
-    # articles/pronouns are not letters; a bare A needs punctuation, a text, a list or an answer prefix
-    ("A benign neoplasm", {"D"}), ("A", {"A"}), ("A.", {"A"}), ("A because of keratin pearls", set()),
-    ("The answer is A because of keratin pearls", {"A"}), ("a tumour", set()),
-    # nothing designated
-    ("E", set()), ("", set()), ("I am not sure", set()), ("Grade B tumour", set()),
+    # articles/pronouns are not letters; a letter before a verb of judgement or a conjunction is
+    ("A benign neoplasm", {"D"}), ("A", {"A"}), ("A.", {"A"}), ("A because of keratin pearls", {"A"}),
+    ("The answer is A because of keratin pearls", {"A"}), ("a tumour", set()), ("A is correct.", {"A"}),
+    ("A is the answer.", {"A"}), ("I think B", {"B"}),
+    # nothing designated, or a letter that is no option (so that it still makes a hedge)
+    ("E", {"E"}), ("", set()), ("I am not sure", set()), ("Grade B tumour", set()), ("large B-cell lymphoma", set()),
+    ("B (i.e. glands)", {"B"}), ("It's B", {"B"}),  # abbreviations and contractions hold no letters
+    ("B (TNF-\u03b1)", {"B"}), ("B-cell lymphoma", set()),  # a letter hyphenated to a word is part of it …
+    ("B-C", {"B", "C"}), ("A-B", {"A", "B"}),  # … to a letter, a list
     # a bare capital letter ending the answer counts
     ("The diagnosis is B", {"B"}),
 ])
@@ -103,13 +107,71 @@ def test_gold_letter_rejects_bad_rows(ground_truth, options):
         gold_letter(ground_truth, options)
 
 
+@pytest.mark.parametrize("answer, options, gold, expected", [
+    ("B or c", OPTIONS, "B", 0.0),  # lower-case second option
+    ("b, c", OPTIONS, "B", 0.0),
+    ("B/c", OPTIONS, "B", 0.0),
+    ("B > c > d", OPTIONS, "B", 0.0),  # a ranking
+    ("B or \uff23", OPTIONS, "B", 0.0),  # fullwidth C
+    ("B or \u0421", OPTIONS, "B", 0.0),  # Cyrillic Es, a look-alike of C
+    ("B\u200bC", OPTIONS, "B", 0.0),  # letters joined by a zero-width space
+    ("B or E", OPTIONS, "B", 0.0),  # E is no option but still a second letter
+    ("Not B", OPTIONS, "B", 0.0),  # an exclusion designates nothing
+    ("Definitely not B", OPTIONS, "B", 0.0),
+    ("B is wrong", OPTIONS, "B", 0.0),
+    ("Anything but B", OPTIONS, "B", 0.0),
+    ("Not adenocarcinoma", OPTIONS, "B", 0.0),  # a negated option text
+    ("Not A", OPTIONS, "B", 0.0),  # only exclusions: nothing designated
+    ("B, not A", OPTIONS, "B", 1.0),  # designates B, excludes A
+    ("It is B, not C.", OPTIONS, "B", 1.0),
+    ("B) Adenocarcinoma; lymphoma is excluded", LYMPHOMA, "B", 1.0),  # a denial after the text
+    ("\\boxed{B}", OPTIONS, "B", 1.0),
+    ("$\\boxed{B}$", OPTIONS, "B", 1.0),
+    ("\\text{B}", OPTIONS, "B", 1.0),
+    ('"B"', OPTIONS, "B", 1.0),  # quoted letters
+    ("'B'", OPTIONS, "B", 1.0),
+    ("\u201cB\u201d", OPTIONS, "B", 1.0),  # curly quotes
+    ("<b>B</b>", OPTIONS, "B", 1.0),  # HTML emphasis
+    ("A is correct.", OPTIONS, "A", 1.0),  # a verb of judgement: A is a letter, not the article
+    ("A is the answer.", OPTIONS, "A", 1.0),
+    ("E. coli", ORGANISMS, "A", 1.0),  # an organism abbreviation that starts with an option letter is text
+    ("C. difficile", ORGANISMS, "E", 1.0),
+    ("C. difficile", ORGANISMS, "C", 0.0),  # not the letter C
+    ("A) E. coli", ORGANISMS, "A", 1.0),
+    ("Non-Hodgkin lymphoma", NESTED, "B", 1.0),  # the longer option text, possessive ignored
+    ("Non-Hodgkin lymphoma", NESTED, "A", 0.0),  # not A) Lymphoma
+    ("B) Non-Hodgkin lymphoma", NESTED, "B", 1.0),
+])
+def test_mcq_accuracy(answer, options, gold, expected):
+    assert answer_accuracy(answer, gold, {"answer_type": "mcq", "options": options}) == expected
+
+
+# A second letter in any case, width or cased script, after any joiner, makes a hedge unless it is the same letter.
+OTHER_LETTERS = st.sampled_from([*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", *"abcdefghijklmnopqrstuvwxyz", "\uff21", "\uff43",
+                                 "\u0410", "\u0412", "\u0421", "\u0435", "\u0441", "\u0392", "\u03bf"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(gold=st.sampled_from("ABCD"), other=OTHER_LETTERS, form=st.sampled_from(["{g}", "({g})", "{g})", "Option {g}"]),
+       joiner=st.sampled_from([" or ", ", ", "/", " > ", " and ", "\u200b", " ", "; ", " vs ", " | "]))
+def test_any_second_letter_is_a_hedge(gold, other, form, joiner):
+    same = unicodedata.normalize("NFKC", other).upper() == gold
+    answer = form.format(g=gold) + joiner + other
+    assert answer_accuracy(answer, gold, {"answer_type": "mcq", "options": OPTIONS}) == (1.0 if same else 0.0)
+
+
 @pytest.mark.parametrize("answer, gold, expected", [
     ("yes", "yes", 1.0), ("Yes.", "yes", 1.0), ("**YES**", "Yes", 1.0), ("yes, the lesion is malignant", "yes", 1.0),
     ("The answer is yes", "yes", 1.0), ("No. There is no invasion.", "no", 1.0),
-    ("yes, no necrosis is seen", "yes", 1.0),
+    ("yes, no necrosis is seen", "yes", 1.0),  # `no` before a noun is a determiner, not an answer
     ("no", "yes", 0.0), ("yes and no", "yes", 0.0), ("yes/no", "yes", 0.0), ("Yes. No.", "yes", 0.0),
     ("no or yes", "no", 0.0), ("y", "yes", 0.0), ("not", "no", 0.0), ("nope", "no", 0.0), ("", "no", 0.0),
-    ("maybe yes", "yes", 0.0),
+    # both words asserted: a hedge
+    ("Yes No", "yes", 0.0), ("Yes (no)", "yes", 0.0), ("Yes, but no", "yes", 0.0), ("No (yes)", "no", 0.0),
+    # lead-ins and markup cost nothing
+    ("I think yes", "yes", 1.0), ("Based on the image, yes.", "yes", 1.0), ("Definitely yes", "yes", 1.0),
+    ("\\boxed{Yes}", "yes", 1.0), ("I would say no", "no", 1.0), ("maybe yes", "yes", 1.0),
+    ("I think no invasion", "no", 0.0),  # a determiner again: nothing asserted
 ])
 def test_yesno_accuracy(answer, gold, expected):
     assert yesno_accuracy(answer, gold) == expected
@@ -118,17 +180,6 @@ def test_yesno_accuracy(answer, gold, expected):
 def test_yesno_rejects_non_yesno_ground_truth():
     with pytest.raises(ValueError, match="yes"):
         yesno_accuracy("yes", "maybe")
-
-
-@pytest.mark.parametrize("answer, gold, expected", [
-    ("Squamous cell carcinoma", "squamous cell carcinoma.", 1.0),
-    ("the *liver*", "Liver", 1.0),
-    ("carcinoma", "squamous cell carcinoma", 0.5),  # P=1, R=1/3
-    ("squamous cell carcinoma of the lung", "squamous cell carcinoma", 0.75),  # "the" dropped: P=3/5, R=1
-    ("kidney", "liver", 0.0), ("", "liver", 0.0),
-])
-def test_open_accuracy(answer, gold, expected):
-    assert open_accuracy(answer, gold) == pytest.approx(expected)
 
 
 def test_answer_accuracy_dispatches_on_answer_type():

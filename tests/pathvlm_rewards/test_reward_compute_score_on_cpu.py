@@ -100,7 +100,7 @@ def test_yesno_and_open_rows():
     assert score("<think>Mitoses.</think><answer>Yes, malignant.</answer>", "yes", yesno)["pred"] == "yes"
     opened = {"answer_type": "open", "index": 2}
     result = score("<think>t</think><answer>carcinoma</answer>", "squamous cell carcinoma", opened)
-    assert result["accuracy"] == pytest.approx(0.5) and result["pred"] == "carcinoma"
+    assert result["accuracy"] == pytest.approx(1 / 3) and result["pred"] == "carcinoma"
 
 
 def test_pred_is_the_single_designated_letter_or_empty():

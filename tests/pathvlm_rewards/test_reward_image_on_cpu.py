@@ -8,18 +8,19 @@ import sqlite3
 
 import pyarrow.parquet as pq
 import pytest
-from reward_fixtures import compose_trainer, judge_kwargs, mcq_info, verl_batch
+from reward_fixtures import compose_trainer, judge_kwargs, mcq_info, served_kwargs, verl_batch
 
 from pathvlm_rewards import RESULT_KEYS, compute_score, parse_reward_kwargs
 from pathvlm_rewards.judge import JudgeSample, get_judge
-from pathvlm_rewards.judge.cache import FILE_NAME
+from pathvlm_rewards.judge.cache import FILE_NAME, TABLE
 from pathvlm_rewards.judge.image import judge_image
 
 ROWS = 3
 MAX_IMAGE_PIXELS = 64 * 64
+VERDICT = '{"integrity_score": 0.6, "knowledge_score": 1.0}'
 
 
-def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny_ckpt, tmp_path):
+def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny_ckpt, served_judge, tmp_path):
     from verl.experimental.reward_loop import RewardLoopWorker
 
     # extra_info as verl's RLHFDataset yields it (tests/data_prep/test_verl_loading_on_cpu.py checks it equal).
@@ -31,19 +32,19 @@ def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny
     infos[-1]["image_bytes"] = None
     golds = [row["reward_model"]["ground_truth"] for row in rows]
     responses = [f"<think>The image shows it.</think><answer>{gold}</answer>" for gold in golds]
-    reward_kwargs = {"weights": {"process": 1.0},
-                     "judge": {"backend": "transformers", "model": str(tiny_ckpt), "device": "cpu", "max_tokens": 12,
-                               "temperature": 0.0, "cache_dir": str(tmp_path / "judge"),
-                               "max_image_pixels": MAX_IMAGE_PIXELS}}
+    # The served tiny judge, replying a verdict (so it is cached, keyed by the image it was shown).
+    reward_kwargs = served_kwargs(served_judge, tmp_path / "judge", VERDICT, max_image_pixels=MAX_IMAGE_PIXELS)
+    reward_kwargs["weights"] = {"process": 1.0}
 
     worker = RewardLoopWorker(compose_trainer(tmp_path, tiny_ckpt, reward_kwargs))
     batch = verl_batch(worker.input_tokenizer, responses, golds, infos, data_source="demo")
     results = [o["reward_extra_info"] for o in worker.loop.run_until_complete(worker.compute_score_batch(batch))]
 
     assert all(tuple(result) == RESULT_KEYS for result in results)
-    assert [(r["accuracy"], r["judge_error"]) for r in results] == [(1.0, 0.0), (1.0, 0.0), (1.0, 1.0)]
-    # The random tiny judge replies garbage, so every correct answer gets the fallback 0.5: 1 + 1 + 0.5.
-    assert [r["score"] for r in results] == [2.5, 2.5, 2.5]
+    assert [(r["accuracy"], r["judge_error"], r["judge_error_no_image"]) for r in results] == \
+        [(1.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 1.0, 1.0)]
+    # The judge's verdict (0.6, 1.0) for the two rows with images; the paper's fallback 0.5 for the last.
+    assert [r["score"] for r in results] == pytest.approx([2.8, 2.8, 2.5])
     # The judge was called on exactly the stored images of the first two rows (cache keys hash the image).
     judge_in_worker = get_judge(parse_reward_kwargs(reward_kwargs).judge)
     expected = {judge_in_worker.key(JudgeSample(
@@ -51,8 +52,8 @@ def test_judge_sees_the_stored_image_when_the_image_file_is_gone(demo_data, tiny
         response=responses[i], image=judge_image({"image_bytes": stored[i]}, MAX_IMAGE_PIXELS),
     )) for i in range(ROWS - 1)}
     with sqlite3.connect(tmp_path / "judge" / FILE_NAME) as db:
-        judged = {key: reply for key, reply in db.execute("SELECT key, reply FROM verdicts")}
-    assert set(judged) == expected and all(judged.values())
+        judged = {key: reply for key, reply in db.execute(f"SELECT key, reply FROM {TABLE}")}
+    assert set(judged) == expected and set(judged.values()) == {VERDICT}
 
 
 GOLD = "B) Adenocarcinoma"

@@ -1,12 +1,12 @@
-"""The in-process judge runs the real (tiny, random) Qwen2.5-VL on CPU; its garbage reply takes the fallback."""
+"""The in-process judge runs the real (tiny, random) Qwen2.5-VL on CPU; its garbage replies are asked once more,
+then take the fallback, which is never cached."""
 
 import asyncio
-import sqlite3
 
 from reward_fixtures import mcq_info
 
-from pathvlm_rewards import compute_score
-from pathvlm_rewards.judge.cache import FILE_NAME
+from pathvlm_rewards import compute_score, parse_reward_kwargs
+from pathvlm_rewards.judge import get_judge
 
 
 def test_transformers_judge_on_the_tiny_checkpoint(tiny_ckpt, tmp_path):
@@ -21,9 +21,10 @@ def test_transformers_judge_on_the_tiny_checkpoint(tiny_ckpt, tmp_path):
                                       for r in (right, wrong)))
 
     results = asyncio.run(both())
-    assert [(r["judge_error"], r["judge_fallback"]) for r in results] == [(0.0, 1.0), (0.0, 1.0)]
+    assert [(r["judge_error"], r["judge_fallback_unparseable"]) for r in results] == [(0.0, 1.0), (0.0, 1.0)]
     assert [r["process"] for r in results] == [0.5, 0.0]
     assert [r["score"] for r in results] == [2.5, 1.0]
-    with sqlite3.connect(tmp_path / FILE_NAME) as db:
-        replies = [row[0] for row in db.execute("SELECT reply FROM verdicts")]
-    assert len(replies) == 2 and all(replies)  # the model generated text for each response
+    # The model generated for each response twice (the re-ask), and its tokens were counted.
+    assert all(r["judge_calls"] == 2 and r["judge_retries"] == 0 for r in results)
+    assert all(r["judge_prompt_tokens"] > 100 and 0 < r["judge_completion_tokens"] <= 24 for r in results)
+    assert len(get_judge(parse_reward_kwargs(kwargs).judge).cache) == 0  # fallbacks are never cached
