@@ -40,7 +40,8 @@ def _run(command: list[str], env: dict, log: Path, timeout: int) -> None:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, RUN_DIR=str(run), SFT_STEPS="30", GRPO_STEPS="2", EVAL_LIMIT="6", PYTHON=sys.executable)
+    env = dict(os.environ, RUN_DIR=str(run), SFT_STEPS="30", GRPO_STEPS="2", VAL_LIMIT="8", EVAL_LIMIT="6",
+               PYTHON=sys.executable)
     env.pop("RAY_ADDRESS", None)
     _run(["bash", "recipes/demo_cpu"], env, run / "demo.log", timeout=2400)
     return run, env
@@ -74,6 +75,7 @@ def test_grpo_steps_complete_with_advantages_and_every_reward_component(demo_run
     # verl 0.9.1 keeps every reward component in validation (before the first and after the last step).
     validation = _samples(run / stage / "validation")
     assert sorted({sample["step"] for sample in validation}) == [0, 2]
+    assert len(validation) == 2 * 8  # VAL_LIMIT rows each time
     for sample in validation:
         assert all(isinstance(sample[key], int | float) for key in REWARD_KEYS)
     judged = any(sample["process"] > 0 or sample["judge_fallback"] > 0 for sample in validation)
