@@ -1,0 +1,126 @@
+"""The published on-disk formats of MedVLM-R1, VLM-R1, Quilt-VQA, PMC-VQA and PathVQA, errors that name the
+file, and the small cases of issue #17 (empty options, sizes beyond the data, entries without an id)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dp_fixtures import (
+    PATHMMU_SIZES,
+    PMC_V1,
+    PMC_V2,
+    image_bytes,
+    make_hf_parquet,
+    make_medvlm_r1,
+    make_omnimedvqa,
+    make_pathmmu,
+    make_vlmr1,
+    medvlm_item,
+    pathmmu_item,
+    pathvqa_rows,
+    quilt_row,
+    read_rows,
+    run_cli,
+    vlmr1_line,
+    write_csv,
+)
+
+
+def _ok(result) -> None:
+    assert result.returncode == 0, result.stderr
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def _skips(out: Path) -> dict[str, str]:
+    return {s["where"].rsplit(": ", 1)[-1]: s["reason"] for s in _manifest(out)["skipped"]}
+
+
+# --- MedVLM-R1 -------------------------------------------------------------------------------------------------
+
+def test_medvlm_r1_json_as_published(tmp_path):
+    items = [medvlm_item(k, gold=k % 4) for k in range(4)]
+    # the options directly under the question, no "Options:" line, "A)Text" without a space
+    items.append(medvlm_item(4, gold=1, problem="Which modality?\nA)PET scan\nB)MRI\nC)X-ray\nD)CT"))
+    # a one-element list naming a second question on the first image
+    items.append({**medvlm_item(0, gold=2), "question": "again?", "problem": "Again?\nA) x\nB) y\nC) z"})
+    # an item whose image list is empty is skipped, not fatal
+    items.append({**medvlm_item(6, gold=0), "image": []})
+    path = make_medvlm_r1(tmp_path / "medvlm", items)
+    out = tmp_path / "out"
+    _ok(run_cli("r1json", "--split-file", f"test={path}", "--out-dir", str(out), "--data-source", "omnimedvqa",
+                "--ability", "medical"))
+    rows = read_rows(out / "test.parquet")
+    assert len(rows) == 6 and list(_skips(out)) == ["[6]"]
+    for item, row in zip(items, rows, strict=False):
+        gold = row["reward_model"]["ground_truth"]
+        assert gold[0] == item["solution"]  # the bare letter designates the option
+        assert row["extra_info"]["image_file"] == item["image"][0]
+        assert row["extra_info"]["dataset"] == "OmniMedVQA"
+        assert row["extra_info"]["category"] == "MR (Mag-netic Resonance Imaging)"
+    assert rows[0]["extra_info"]["options"] == ["A) Finding 0-0.", "B) Finding 0-1", "C) Finding 0-2",
+                                                "D) Finding 0-3"]
+    assert rows[0]["extra_info"]["question"].startswith("What is apparent in this image 0?\nA) Finding 0-0.\n")
+    assert rows[4]["reward_model"]["ground_truth"] == "B) MRI"
+    assert rows[5]["reward_model"]["ground_truth"] == "C) z"
+
+
+# --- VLM-R1 ----------------------------------------------------------------------------------------------------
+
+VLMR1_CASES = [
+    # the <image> token before the question; a bare letter answer
+    ("<image>What is shown?\nA) tumour\nB) normal", "B", "B) normal"),
+    # an Options: block; the answer wrapped in <answer>
+    ("<image>What is shown?\nOptions:\nA) tumour\nB) normal\nC) cyst", "<answer>C</answer>", "C) cyst"),
+    # an instruction after the options; the answer as the option's text
+    ("<image>Which stain?\nA. H&E\nB. PAS\nOutput the thinking process in <think> </think> and final answer "
+     "in <answer> </answer> tags.", "PAS", "B) PAS"),
+    # reasoning and answer in the gpt turn: the reasoning becomes the SFT thought
+    ("What is shown?<image>\n(A) fat\n(B) muscle", "<think>striated fibres</think><answer>B) muscle</answer>",
+     "B) muscle"),
+]
+
+
+def test_vlmr1_jsonl_conversations(tmp_path):
+    lines = [vlmr1_line(k, human, gpt) for k, (human, gpt, _) in enumerate(VLMR1_CASES)]
+    # two images in one item: skipped with a reason (a row holds one image)
+    lines.append({**vlmr1_line(9, "<image><image>Which?\nA) a\nB) b", "A"), "image": ["slides/0.png", "x.png"]})
+    path = make_vlmr1(tmp_path / "vlmr1", lines)
+    out = tmp_path / "out"
+    _ok(run_cli("r1json", "--split-file", f"grpo_train={path}", "--image-root", str(tmp_path / "vlmr1" / "images"),
+                "--out-dir", str(out)))
+    rows = read_rows(out / "grpo_train.parquet")
+    assert [r["reward_model"]["ground_truth"] for r in rows] == [gold for *_, gold in VLMR1_CASES]
+    assert [r["extra_info"]["original_id"] for r in rows] == ["0", "1", "2", "3"]
+    for row in rows:
+        assert row["prompt"][0]["content"].count("<image>") == 1  # the source's token is not doubled
+        assert "Output the thinking" not in row["extra_info"]["question"]
+    assert rows[3]["messages"][1]["content"] == "<think>striated fibres</think><answer>B) muscle</answer>"
+    assert "2 images" in _skips(out)["line 5"]
+
+
+# --- R1 problems (no Options: line) ----------------------------------------------------------------------------
+PROBLEM_CASES = [
+    # MedVLM-R1: options right after the question
+    ("Q?\nA) x\nB) y", ("Q?", ("A) x", "B) y"))),
+    # a question line that merely starts with a capital A is no option
+    ("A 45-year-old man.\nWhat is it?\nA) x\nB) y", ("A 45-year-old man.\nWhat is it?", ("A) x", "B) y"))),
+    # lettered lines inside the question: the last run from "A)" is the options
+    ("Panels: A) left B) right\nA: left\nB: right\nWhich?\nA) left\nB) right",
+     ("Panels: A) left B) right\nA: left\nB: right\nWhich?", ("A) left", "B) right"))),
+    # an instruction after the options is dropped (the template adds its own)
+    ("Q?\n(A) x\n(B) y\nAnswer with the letter.", ("Q?", ("A) x", "B) y"))),
+    # an Options: block still wins
+    ("Q?\nOptions:\nA. x\nB. y\nC. z", ("Q?", ("A) x", "B) y", "C) z"))),
+]
+
+
+@pytest.mark.parametrize(("problem", "expected"), PROBLEM_CASES)
+def test_problem_options_without_a_header(problem, expected):
+    from data_prep.sources.r1json import parse_problem
+
+    assert parse_problem(problem, "f: [0]") == expected
