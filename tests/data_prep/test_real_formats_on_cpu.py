@@ -124,3 +124,37 @@ def test_problem_options_without_a_header(problem, expected):
     from data_prep.sources.r1json import parse_problem
 
     assert parse_problem(problem, "f: [0]") == expected
+
+
+# --- Quilt-VQA -------------------------------------------------------------------------------------------------
+
+QUILT_CASES = [
+    # a CLOSED sentence opening with "Yes," -> yes, the sentence kept as reasoning
+    ("Yes, there is necrosis in the centre.", {}, "yes"),
+    # "No." then an explanation -> no
+    ("No. The margins are clear.", {}, "no"),
+    # a `yes_no_answer` column, where an export has one, wins over the sentence
+    ("The lesion is benign.", {"yes_no_answer": "no"}, "no"),
+    # "Nothing …" / "Not …" do not open with the word no: skipped
+    ("Nothing abnormal is seen.", {}, None),
+    # no yes/no anywhere at the start: skipped
+    ("There is necrosis.", {}, None),
+]
+
+
+def test_quiltvqa_closed_sentences_become_yes_no(tmp_path):
+    rows = [quilt_row(10 + i, answer, **{"yes_no_answer": None, **extra})
+            for i, (answer, extra, _) in enumerate(QUILT_CASES)]
+    rows.append(quilt_row(20, "A granuloma.", kind="OPEN", yes_no_answer=None))
+    make_hf_parquet(tmp_path / "quilt" / "quilt_vqa.parquet", rows)
+    out = tmp_path / "out"
+    _ok(run_cli("quiltvqa", "--root", str(tmp_path / "quilt"), "--out-dir", str(out)))
+    built = read_rows(out / "test.parquet")
+    expected = [(answer, gold) for answer, _, gold in QUILT_CASES if gold]
+    assert [r["reward_model"]["ground_truth"] for r in built] == [gold for _, gold in expected] + ["A granuloma."]
+    for (answer, gold), row in zip(expected, built, strict=False):
+        assert row["extra_info"]["answer_type"] == "yesno"
+        assert row["messages"][1]["content"].endswith(f"{answer}</think><answer>{gold}</answer>")
+    assert built[-1]["extra_info"]["answer_type"] == "open"
+    skips = _skips(out)
+    assert set(skips) == {"row 3", "row 4"} and all("no leading yes/no" in r for r in skips.values())
