@@ -158,3 +158,49 @@ def test_quiltvqa_closed_sentences_become_yes_no(tmp_path):
     assert built[-1]["extra_info"]["answer_type"] == "open"
     skips = _skips(out)
     assert set(skips) == {"row 3", "row 4"} and all("no leading yes/no" in r for r in skips.values())
+
+
+# --- PMC-VQA ---------------------------------------------------------------------------------------------------
+
+def _figures(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(names):
+        (folder / name).write_bytes(image_bytes(400 + k, fmt="JPEG"))
+
+
+def test_pmcvqa_v1_bom_label_and_answer_must_agree(tmp_path):
+    rows = [
+        # " A:text" (leading space) and a label that agrees with the answer text
+        ["PMC1_f1.jpg", "Which organ?", "Liver", " A:Liver", " B:Kidney", " C:Spleen", " D:Heart", "A"],
+        # "A:text" without the space
+        ["PMC2_f1.jpg", "Which stain?", "PAS", "A:H&E", "B:PAS", "C:Gram", "D:Giemsa", "B"],
+        # label and answer disagree: skipped with both named
+        ["PMC3_f1.jpg", "Which view?", "Axial", " A:Axial", " B:Sagittal", " C:Coronal", " D:Oblique", "C"],
+    ]
+    _figures(tmp_path / "images", [r[0] for r in rows])
+    # the BOM that Excel/pandas(utf-8-sig) put before "Figure_path" is not a missing column
+    csv_file = write_csv(tmp_path / "test_clean.csv", PMC_V1, rows, encoding="utf-8-sig")
+    out = tmp_path / "out"
+    _ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "images"), "--out-dir", str(out)))
+    built = read_rows(out / "test.parquet")
+    assert [r["reward_model"]["ground_truth"] for r in built] == ["A) Liver", "B) PAS"]
+    reason = _skips(out)["row 2"]
+    assert "'Axial'" in reason and "'C'" in reason and "disagree" in reason
+
+
+def test_pmcvqa_v2_letter_answer_wins_over_letter_texts(tmp_path):
+    rows = [
+        # options that are themselves letters (panel names): Answer "A" is the first choice, not the text "A"
+        ["7", "PMC7_f.jpg", "Panels A-D.", "Which panel shows the lesion?", " A:B", " B:C", " C:D", " D:A", "A",
+         "test"],
+        # an ordinary row of train_2.csv
+        ["8", "PMC8_f.jpg", "A CT scan.", "Which modality?", " A:MRI", " B:CT", " C:PET", " D:US", "B", "train"],
+    ]
+    _figures(tmp_path / "figures", [r[1] for r in rows])
+    csv_file = write_csv(tmp_path / "test_2.csv", PMC_V2, rows)
+    out = tmp_path / "out"
+    _ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "figures"), "--out-dir", str(out)))
+    built = read_rows(out / "test.parquet")
+    assert [r["reward_model"]["ground_truth"] for r in built] == ["A) B", "B) CT"]
+    assert [r["extra_info"]["source_split"] for r in built] == ["test", "train"]  # the `split` column
+    assert [r["extra_info"]["original_id"] for r in built] == ["test_2:7", "test_2:8"]  # the `index` column
