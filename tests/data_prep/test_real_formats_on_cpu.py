@@ -204,3 +204,51 @@ def test_pmcvqa_v2_letter_answer_wins_over_letter_texts(tmp_path):
     assert [r["reward_model"]["ground_truth"] for r in built] == ["A) B", "B) CT"]
     assert [r["extra_info"]["source_split"] for r in built] == ["test", "train"]  # the `split` column
     assert [r["extra_info"]["original_id"] for r in built] == ["test_2:7", "test_2:8"]  # the `index` column
+
+
+# --- errors that name the file ---------------------------------------------------------------------------------
+
+def _lfs_pointer(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 123\n")
+    return path
+
+
+def _garbage(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x03\x04 a zip, not parquet" * 4)
+    return path
+
+
+def _latin1_csv(path: Path) -> Path:
+    return write_csv(path, PMC_V1, [["f.jpg", "Qu'est-ce que c'est ? é", "a", "A:a", "B:b", "", "", "A"]],
+                     encoding="latin-1")
+
+
+def _latin1_json(path: Path) -> Path:
+    path.write_bytes(json.dumps([{"image": "x.png", "problem": "é", "solution": "A"}]).encode().replace(
+        b"\\u00e9", "é".encode("latin-1")))
+    return path
+
+
+ERROR_CASES = [
+    # a git-lfs pointer checked out instead of the Parquet file
+    ("pathvqa", _lfs_pointer, "data/train-00000-of-00001.parquet", "git-lfs pointer"),
+    # any other file that is not Parquet
+    ("quiltvqa", _garbage, "quilt.parquet", "not a readable Parquet file"),
+    # a CSV saved in Latin-1
+    ("pmcvqa", _latin1_csv, "test_clean.csv", "not UTF-8 text"),
+    # a JSON split file saved in Latin-1
+    ("r1json", _latin1_json, "test.json", "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("builder", "make", "name", "message"), ERROR_CASES)
+def test_input_errors_name_the_file(tmp_path, builder, make, name, message):
+    path = make(tmp_path / name)
+    args = {"pathvqa": ["--root", str(tmp_path)], "quiltvqa": ["--root", str(tmp_path)],
+            "pmcvqa": ["--csv", str(path), "--images", str(tmp_path)],
+            "r1json": ["--split-file", f"test={path}"]}[builder]
+    result = run_cli(builder, *args, "--out-dir", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and str(path) in result.stderr and message in result.stderr
