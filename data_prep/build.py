@@ -31,11 +31,13 @@ MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """Either `sizes` (pool everything, split image-disjointly) or `fixed` (every question's split is given)."""
+    """Either `sizes` (pool everything, split image-disjointly) or `fixed` (every question's split is given:
+    a split name, or "source" for the question's own source split, renamed by `source_names`)."""
 
     sizes: dict[str, int] | None = None
     fixed: str | None = None
     seed: int = 0
+    source_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.sizes is None) == (self.fixed is None):
@@ -93,7 +95,8 @@ def scan(records: Iterable[Question | Skipped], settings: BuildSettings) -> tupl
         if isinstance(probe, ImageError):
             skipped.append(Skipped(question.where, str(probe)))
             continue
-        split = settings.plan.fixed if settings.plan.fixed not in (None, "source") else question.source_split
+        split = settings.plan.fixed if settings.plan.fixed not in (None, "source") else \
+            settings.plan.source_names.get(question.source_split, question.source_split)
         if settings.plan.sizes is not None:
             key = _dedup_key(question, probe.sha256)
             if key in seen:

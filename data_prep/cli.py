@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source-splits", type=_csv, default=None, help="PathMMU splits to pool (default: all)")
     _common(p, sizes_required=True, fixed_split=False)
 
-    p = builders.add_parser("r1json", help="R1-style JSON [{image, problem, solution}], frozen splits kept")
+    p = builders.add_parser("r1json", help="R1-style JSON [{image, problem, solution}] (MedVLM-R1 too) or VLM-R1 "
+                            "JSONL {id, image, conversations}; frozen splits kept")
     p.add_argument("--split-file", action="append", required=True, metavar="SPLIT=FILE",
                    help=f"one per split, SPLIT in {SPLITS}, e.g. --split-file test=test.json")
     p.add_argument("--image-root", type=Path, default=None, help="folder `image` paths are relative to "
@@ -62,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
         p = builders.add_parser(name, help=f"{what}: Hugging Face Parquet files under ROOT")
         p.add_argument("--root", type=Path, required=True, help="a folder of *.parquet (searched recursively) or one")
         p.add_argument("--source-splits", type=_csv, default=None, help="train,validation,test (default: all)")
+        p.add_argument("--keep-splits", action="store_true", help="keep the source's own splits: its train "
+                       "files go to --train-split, validation to val.parquet, test to test.parquet (no sizes)")
+        p.add_argument("--train-split", choices=("sft_train", "grpo_train"), default="sft_train",
+                       help="with --keep-splits: where the source's train split goes (default: sft_train)")
         _common(p)
 
     p = builders.add_parser("pmcvqa", help="PMC-VQA: CSV files + a folder of figures")
@@ -89,6 +94,11 @@ def _plan(args: argparse.Namespace) -> SplitPlan:
         if sizes:
             raise SourceError("r1json converts frozen splits as they are: give --split-file, not sizes")
         return SplitPlan(fixed="source", seed=args.seed)
+    if getattr(args, "keep_splits", False):
+        if sizes:
+            raise SourceError("--keep-splits keeps the source's splits as they are: give no sizes")
+        return SplitPlan(fixed="source", seed=args.seed,
+                         source_names={"train": args.train_split, "validation": "val", "test": "test"})
     if sizes:
         return SplitPlan(sizes=sizes, seed=args.seed)
     return SplitPlan(fixed=args.split, seed=args.seed)

@@ -206,6 +206,28 @@ def test_pmcvqa_v2_letter_answer_wins_over_letter_texts(tmp_path):
     assert [r["extra_info"]["original_id"] for r in built] == ["test_2:7", "test_2:8"]  # the `index` column
 
 
+# --- PathVQA --keep-splits -------------------------------------------------------------------------------------
+
+def test_pathvqa_keep_splits_keeps_the_source_splits(tmp_path):
+    data = tmp_path / "path-vqa" / "data"
+    for split, n, seed in (("train", 6, 0), ("validation", 3, 100), ("test", 4, 200)):
+        make_hf_parquet(data / f"{split}-00000-of-00001.parquet", pathvqa_rows(n, seed=seed))
+    out = tmp_path / "out"
+    _ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits"))
+    counts = {split: v["rows"] for split, v in _manifest(out)["splits"].items()}
+    assert counts == {"sft_train": 6, "val": 3, "test": 4}
+    for split, source in (("sft_train", "train"), ("val", "validation"), ("test", "test")):
+        assert {r["extra_info"]["source_split"] for r in read_rows(out / f"{split}.parquet")} == {source}
+    # the source's train split may feed GRPO instead
+    _ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits",
+                "--train-split", "grpo_train"))
+    assert sorted(_manifest(out)["splits"]) == ["grpo_train", "test", "val"]
+    # kept splits and requested sizes contradict each other
+    result = run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits",
+                     "--test-size", "2")
+    assert result.returncode == 2 and "--keep-splits" in result.stderr
+
+
 # --- errors that name the file ---------------------------------------------------------------------------------
 
 def _lfs_pointer(path: Path) -> Path:
