@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data_prep: error: {err}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{s}: {v['rows']} rows / {v['images']} images" for s, v in manifest["splits"].items())
+    for split, short in manifest["short_splits"].items():
+        print(f"data_prep: warning: {split} has {short['rows']} of {short['requested']} requested questions "
+              f"({short['reason']})", file=sys.stderr)
     print(f"data_prep {manifest['builder']}: {counts}; skipped {len(manifest['skipped'])}, "
           f"duplicates {len(manifest['duplicates'])}, unused {manifest['questions_unused']}")
     return 0

@@ -274,3 +274,22 @@ def test_input_errors_name_the_file(tmp_path, builder, make, name, message):
     result = run_cli(builder, *args, "--out-dir", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and str(path) in result.stderr and message in result.stderr
+
+
+# --- small cases -----------------------------------------------------------------------------------------------
+
+def test_sizes_beyond_the_data_are_reported_and_strict_stops(tmp_path):
+    make_hf_parquet(tmp_path / "pv" / "train.parquet", pathvqa_rows(10, seed=0))
+    out = tmp_path / "out"
+    _ok(run_cli("pathvqa", "--root", str(tmp_path / "pv"), "--out-dir", str(out), "--sft-size", "10",
+                "--val-size", "5", "--test-size", "5"))
+    short = _manifest(out)["short_splits"]
+    assert {s: v["requested"] for s, v in short.items()} == {"sft_train": 10, "val": 5, "test": 5}
+    assert sum(v["rows"] for v in short.values()) == 10
+    assert all("10 usable question(s) for 20 requested" in v["reason"] for v in short.values())
+    # --strict: an error before anything is written
+    strict = tmp_path / "strict"
+    result = run_cli("pathvqa", "--root", str(tmp_path / "pv"), "--out-dir", str(strict), "--sft-size", "10",
+                     "--val-size", "5", "--test-size", "5", "--strict")
+    assert result.returncode == 2 and "exceed the data" in result.stderr and "of 5" in result.stderr
+    assert not strict.exists() or not list(strict.glob("*.parquet"))
