@@ -278,6 +278,19 @@ def test_input_errors_name_the_file(tmp_path, builder, make, name, message):
 
 # --- small cases -----------------------------------------------------------------------------------------------
 
+def test_pathmmu_empty_option_is_skipped_with_a_reason(tmp_path):
+    make_pathmmu(tmp_path)
+    data = json.loads((tmp_path / "data.json").read_text())
+    item = pathmmu_item(9400, "PubMed_2.jpg", gold=0)
+    item["options"][3] = "D) "  # an option without text, as some PathMMU items have
+    data["PubMed"]["test"].append(item)
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    out = tmp_path / "out"
+    _ok(run_cli("pathmmu", "--root", str(tmp_path), "--out-dir", str(out), *PATHMMU_SIZES, "--pixels", "tiny"))
+    reasons = [s["reason"] for s in _manifest(out)["skipped"] if "No=9400" in s["where"]]
+    assert reasons == ["option(s) D have no text"]
+
+
 def test_sizes_beyond_the_data_are_reported_and_strict_stops(tmp_path):
     make_hf_parquet(tmp_path / "pv" / "train.parquet", pathvqa_rows(10, seed=0))
     out = tmp_path / "out"
@@ -293,3 +306,15 @@ def test_sizes_beyond_the_data_are_reported_and_strict_stops(tmp_path):
                      "--val-size", "5", "--test-size", "5", "--strict")
     assert result.returncode == 2 and "exceed the data" in result.stderr and "of 5" in result.stderr
     assert not strict.exists() or not list(strict.glob("*.parquet"))
+
+
+def test_omnimedvqa_entries_without_question_id(tmp_path):
+    make_omnimedvqa(tmp_path)
+    path = tmp_path / "QA_information" / "Open-access" / "Chest CT Scan.json"
+    entries = json.loads(path.read_text())
+    del entries[2]["question_id"]  # some entries of the published files carry no question_id
+    path.write_text(json.dumps(entries))
+    out = tmp_path / "out"
+    _ok(run_cli("omnimedvqa", "--root", str(tmp_path), "--out-dir", str(out), "--datasets", "Chest CT Scan"))
+    ids = [r["extra_info"]["original_id"] for r in read_rows(out / "test.parquet")]
+    assert len(ids) == 6 and "Chest CT Scan:2" in ids
