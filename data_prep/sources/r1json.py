@@ -88,7 +88,7 @@ ITEM_LAYOUTS: tuple[tuple[str, Callable[[dict[str, Any], str], dict[str, Any]]],
 
 
 def read_items(path: Path) -> Iterator[tuple[str, object]]:
-    """(where, item) of a JSON list, or of JSONL (one object per line) when the file is not one JSON value."""
+    """(where, item) of a JSON list, or of a `.jsonl` file (one object per line, blank lines ignored)."""
     if path.suffix.lower() != ".jsonl":
         for position, item in enumerate(read_json(path, list, "a JSON list of {image, problem, solution}")):
             yield f"{path}: [{position}]", item
