@@ -31,11 +31,13 @@ MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """Either `sizes` (pool everything, split image-disjointly) or `fixed` (every question's split is given)."""
+    """Either `sizes` (pool everything, split image-disjointly) or `fixed` (every question's split is given:
+    a split name, or "source" for the question's own source split, renamed by `source_names`)."""
 
     sizes: dict[str, int] | None = None
     fixed: str | None = None
     seed: int = 0
+    source_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.sizes is None) == (self.fixed is None):
@@ -93,7 +95,8 @@ def scan(records: Iterable[Question | Skipped], settings: BuildSettings) -> tupl
         if isinstance(probe, ImageError):
             skipped.append(Skipped(question.where, str(probe)))
             continue
-        split = settings.plan.fixed if settings.plan.fixed not in (None, "source") else question.source_split
+        split = settings.plan.fixed if settings.plan.fixed not in (None, "source") else \
+            settings.plan.source_names.get(question.source_split, question.source_split)
         if settings.plan.sizes is not None:
             key = _dedup_key(question, probe.sha256)
             if key in seen:
@@ -126,6 +129,26 @@ def plan_splits(scanned: list[_Scanned], plan: SplitPlan) -> dict[str, list[_Sca
         split: [item for sha in sorted(keys, key=lambda k: seeded_key(plan.seed, split, k)) for item in by_image[sha]]
         for split, keys in assigned.items()
     }
+
+
+def short_splits(splits: dict[str, list[_Scanned]], plan: SplitPlan, usable: int) -> dict[str, dict[str, Any]]:
+    """Requested splits that got fewer questions than asked, with the reason; {} in fixed mode."""
+    short = {}
+    for split, size in (plan.sizes or {}).items():
+        rows = len(splits.get(split, []))
+        if rows < size:
+            reason = (f"only {usable} usable question(s) for {sum(plan.sizes.values())} requested" if
+                      usable < sum(plan.sizes.values()) else "image groups did not fit the size exactly")
+            short[split] = {"requested": size, "rows": rows, "reason": reason}
+    return short
+
+
+def check_short(short: dict[str, dict[str, Any]], unused: int, strict: bool) -> None:
+    """--strict: a split left short because the data ran out (or left empty) is an error."""
+    fatal = {s: v for s, v in short.items() if v["rows"] == 0 or unused == 0}
+    if strict and fatal:
+        listing = "; ".join(f"{s}: {v['rows']} of {v['requested']} ({v['reason']})" for s, v in fatal.items())
+        raise SourceError(f"--strict: requested split size(s) exceed the data: {listing}")
 
 
 def _stored(item: _Scanned, budget: PixelBudget) -> tuple[bytes, bool]:
@@ -179,6 +202,9 @@ def build(records: Iterable[Question | Skipped], settings: BuildSettings) -> dic
     """Run the whole pipeline; returns the manifest (also written to OUT/manifest.json)."""
     scanned, skipped, duplicates = scan(records, settings)
     splits = plan_splits(scanned, settings.plan)
+    unused = len(scanned) - sum(len(items) for items in splits.values())
+    short = short_splits(splits, settings.plan, len(scanned))
+    check_short(short, unused, settings.strict)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     converted: set[str] = set()
     summaries = {}
@@ -203,7 +229,8 @@ def build(records: Iterable[Question | Skipped], settings: BuildSettings) -> dic
         "template": settings.template.source,
         "splits": summaries,
         "questions_read": len(scanned) + len(skipped) + len(duplicates),
-        "questions_unused": len(scanned) - sum(len(items) for items in splits.values()),
+        "questions_unused": unused,
+        "short_splits": short,
         "images_converted": len(converted),
         "images_shared_across_splits": sum(len(s) > 1 for s in owners.values()),
         "skipped": [{"where": s.where, "reason": s.reason} for s in skipped],

@@ -12,6 +12,8 @@ ANSWER_TYPES = ("mcq", "yesno", "open")
 _OPTION = re.compile(r"^\s*([A-Z])\s*\)\s*(.*\S)\s*$", re.DOTALL)
 _LETTER_ONLY = re.compile(r"^\s*\(?([A-Z])\)?\s*[.:]?\s*$")
 _LETTER_TEXT = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*(.+?)\s*$", re.DOTALL)
+_EMPTY_OPTION = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*$")
+_LEADING_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
 class SourceError(ValueError):
@@ -21,14 +23,30 @@ class SourceError(ValueError):
 def read_json(path: Path, expected: type, shape: str, missing_hint: str = "") -> Any:
     """Parse a JSON file whose top level must be `expected`; errors name the file and what was expected."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise SourceError(f"{path} not found{missing_hint}") from err
+        data = json.loads(read_text(path, missing_hint))
     except json.JSONDecodeError as err:
         raise SourceError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, expected):
         raise SourceError(f"{path}: expected {shape}")
     return data
+
+
+def read_text(path: Path, missing_hint: str = "") -> str:
+    """A UTF-8 text file (a leading BOM dropped); errors name the file and what is wrong with it."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as err:
+        raise SourceError(f"{path} not found{missing_hint}") from err
+    except UnicodeDecodeError as err:
+        raise SourceError(not_utf8(path, err)) from err
+    except OSError as err:
+        raise SourceError(f"{path}: cannot be read ({err.strerror or err})") from err
+
+
+def not_utf8(path: Path, err: UnicodeDecodeError, where: str = "") -> str:
+    """The message for a file that is not UTF-8 text (the offending byte named, the codec's wording not)."""
+    byte = err.object[err.start:err.start + 1].hex()
+    return f"{path}{where}: not UTF-8 text (byte 0x{byte} cannot be decoded); save the file as UTF-8"
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,11 @@ def find_gold(answer: str, options: tuple[str, ...]) -> str | None:
     return None
 
 
+def empty_options(options: list[str] | tuple[str, ...]) -> list[str]:
+    """Letters of options that carry no text ("D) "): such an item cannot be asked as written."""
+    return [m.group(1) for o in options if isinstance(o, str) and (m := _EMPTY_OPTION.match(o))]
+
+
 def lettered(texts: list[str]) -> tuple[str, ...]:
     """["x", "y"] -> ("A) x", "B) y")."""
     return tuple(f"{chr(ord('A') + i)}) {' '.join(str(t).split())}" for i, t in enumerate(texts))
@@ -119,3 +142,9 @@ def yes_no(answer: str) -> str | None:
     """"yes"/"no" when the answer is one of them (case, spaces and a final period ignored)."""
     word = str(answer).strip().rstrip(".").strip().lower()
     return word if word in ("yes", "no") else None
+
+
+def leading_yes_no(answer: str) -> str | None:
+    """"yes"/"no" when an answer sentence opens with one ("Yes, there is necrosis." -> "yes"), else None."""
+    match = _LEADING_YES_NO.match(str(answer))
+    return match.group(1).lower() if match else None

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.records import SourceError
@@ -33,22 +34,46 @@ def source_split(path: Path) -> str:
     return ""
 
 
-def iter_rows(files: Sequence[Path], columns: Sequence[str], splits: Sequence[str] | None
-              ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(where, source split, row) for each row, read in batches so memory holds one batch of images."""
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def not_parquet(path: Path, err: Exception) -> SourceError:
+    """The error for a file pyarrow cannot read as Parquet, naming the file and the likely cause."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(len(_LFS_POINTER))
+    except OSError:
+        head = b""
+    if head == _LFS_POINTER:
+        return SourceError(f"{path}: a git-lfs pointer, not the Parquet file (run `git lfs pull` in its repository)")
+    return SourceError(f"{path}: not a readable Parquet file ({err})")
+
+
+def iter_rows(files: Sequence[Path], columns: Sequence[str], splits: Sequence[str] | None,
+              optional: Sequence[str] = ()) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, source split, row) for each row, read in batches so memory holds one batch of images.
+    `optional` columns are read when a file has them and are None otherwise."""
     for path in files:
         split = source_split(path)
         if splits is not None and split not in splits:
             continue
-        parquet = pq.ParquetFile(path)
-        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as err:
+            raise not_parquet(path, err) from err
+        names = parquet.schema_arrow.names
+        missing = [c for c in columns if c not in names]
         if missing:
-            raise SourceError(f"{path}: missing column(s) {missing} (has {parquet.schema_arrow.names})")
+            raise SourceError(f"{path}: missing column(s) {missing} (has {names})")
+        present = [*columns, *(c for c in optional if c in names)]
         position = 0
-        for batch in parquet.iter_batches(batch_size=64, columns=list(columns)):
-            for row in batch.to_pylist():
-                yield f"{path}: row {position}", split, row
-                position += 1
+        try:
+            for batch in parquet.iter_batches(batch_size=64, columns=present):
+                for row in batch.to_pylist():
+                    yield f"{path}: row {position}", split, {**dict.fromkeys(optional), **row}
+                    position += 1
+        except (pa.ArrowException, OSError) as err:
+            raise SourceError(f"{path}: unreadable after row {position} ({err})") from err
 
 
 def image_of(value: Any, root: Path, out_dir: Path, where: str) -> tuple[Path, str]:

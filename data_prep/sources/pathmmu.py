@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_prep.records import Question, Skipped, SourceError, check_options, find_gold, read_json
+from data_prep.records import Question, Skipped, SourceError, check_options, empty_options, find_gold, read_json
 
 SOURCE_SPLITS = ("test", "test_tiny", "val")
 REQUIRED = ("No", "img", "question", "options", "answer")
@@ -52,6 +52,9 @@ def _question(root: Path, item: object, where: str, category: str, split: str) -
     where = f"{where} (No={item['No']})"
     if not item["img"].strip():
         return Skipped(where, "image missing: empty img field")
+    empty = empty_options(item["options"]) if isinstance(item["options"], list) else []
+    if empty:
+        return Skipped(where, f"option(s) {', '.join(empty)} have no text")
     options = check_options(item["options"], f"{where}: field 'options'")
     gold = find_gold(item["answer"], options)
     if gold is None:

@@ -168,3 +168,59 @@ def make_r1json(root: Path, split_sizes: dict[str, int]) -> dict[str, Path]:
         files[split] = root / f"{split}.json"
         files[split].write_text(json.dumps(items), encoding="utf-8")
     return files
+
+
+def write_images(root: Path, names: list[str], seed: int) -> None:
+    """A distinct small PNG under ROOT for each relative name."""
+    for k, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(image_bytes(seed + k))
+
+
+def medvlm_item(k: int, gold: int, problem: str | None = None) -> dict:
+    """One item of MedVLM-R1's MRI_CT_XRAY_300each_dataset.json, field for field."""
+    texts = [f"Finding {k}-{j}." if j == 0 else f"Finding {k}-{j}" for j in range(4)]
+    return {"image": [f"images/brain{k:06d}.png"],
+            "problem": problem or f"What is apparent in this image {k}?\n" + "\n".join(
+                f"{LETTERS[j]}) {t}" for j, t in enumerate(texts)),
+            "solution": LETTERS[gold], "question": f"What is apparent in this image {k}?", "options": texts,
+            "answer": texts[gold], "dataset": "OmniMedVQA", "subset": "MR (Mag-netic Resonance Imaging)"}
+
+
+def make_medvlm_r1(root: Path, items: list[dict]) -> Path:
+    write_images(root, [item["image"][0] for item in items if item["image"]], seed=800)
+    path = root / "MRI_CT_XRAY_300each_dataset.json"
+    path.write_text(json.dumps(items, indent=4), encoding="utf-8")
+    return path
+
+
+def vlmr1_line(k: int, human: str, gpt: str) -> dict:
+    """One line of VLM-R1's grpo_jsonl.py input."""
+    return {"id": k, "image": f"slides/{k}.png",
+            "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": gpt}]}
+
+
+def make_vlmr1(root: Path, lines: list[dict]) -> Path:
+    write_images(root / "images", [line["image"] for line in lines if isinstance(line["image"], str)], seed=900)
+    path = root / "train.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def quilt_row(seed: int, answer: str, kind: str = "CLOSED", **extra: object) -> dict:
+    """A row of wisdomik/Quilt_VQA: CLOSED answers are sentences, as published."""
+    return {"image": {"bytes": image_bytes(seed), "path": None}, "question": f"Is there necrosis ({seed})?",
+            "answer": answer, "answer_type": kind, "context": f"the narrator describes slide {seed}", **extra}
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    """A CSV as pandas' to_csv writes it (`utf-8-sig` adds the BOM some copies carry)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as stream:
+        csv.writer(stream).writerows([header, *rows])
+    return path
+
+
+PMC_V1 = ["Figure_path", "Question", "Answer", "Choice A", "Choice B", "Choice C", "Choice D", "Answer_label"]
+PMC_V2 = ["index", "Figure_path", "Caption", "Question", "Choice A", "Choice B", "Choice C", "Choice D", "Answer",
+          "split"]
