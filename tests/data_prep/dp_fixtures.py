@@ -24,6 +24,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "data_prep", *args], capture_output=True, text=True, timeout=300)
 
 
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    """The command succeeded; its stderr otherwise."""
+    assert result.returncode == 0, result.stderr
+
+
 def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 

@@ -11,6 +11,7 @@ from dp_fixtures import (
     PATHMMU_SIZES,
     PMC_V1,
     PMC_V2,
+    assert_ok,
     image_bytes,
     make_hf_parquet,
     make_medvlm_r1,
@@ -26,10 +27,6 @@ from dp_fixtures import (
     vlmr1_line,
     write_csv,
 )
-
-
-def _ok(result) -> None:
-    assert result.returncode == 0, result.stderr
 
 
 def _manifest(out: Path) -> dict:
@@ -52,8 +49,8 @@ def test_medvlm_r1_json_as_published(tmp_path):
     items.append({**medvlm_item(6, gold=0), "image": []})
     path = make_medvlm_r1(tmp_path / "medvlm", items)
     out = tmp_path / "out"
-    _ok(run_cli("r1json", "--split-file", f"test={path}", "--out-dir", str(out), "--data-source", "omnimedvqa",
-                "--ability", "medical"))
+    assert_ok(run_cli("r1json", "--split-file", f"test={path}", "--out-dir", str(out), "--data-source", "omnimedvqa",
+                      "--ability", "medical"))
     rows = read_rows(out / "test.parquet")
     assert len(rows) == 6 and list(_skips(out)) == ["[6]"]
     for item, row in zip(items, rows, strict=False):
@@ -91,8 +88,8 @@ def test_vlmr1_jsonl_conversations(tmp_path):
     lines.append({**vlmr1_line(9, "<image><image>Which?\nA) a\nB) b", "A"), "image": ["slides/0.png", "x.png"]})
     path = make_vlmr1(tmp_path / "vlmr1", lines)
     out = tmp_path / "out"
-    _ok(run_cli("r1json", "--split-file", f"grpo_train={path}", "--image-root", str(tmp_path / "vlmr1" / "images"),
-                "--out-dir", str(out)))
+    assert_ok(run_cli("r1json", "--split-file", f"grpo_train={path}",
+                      "--image-root", str(tmp_path / "vlmr1" / "images"), "--out-dir", str(out)))
     rows = read_rows(out / "grpo_train.parquet")
     assert [r["reward_model"]["ground_truth"] for r in rows] == [gold for *_, gold in VLMR1_CASES]
     assert [r["extra_info"]["original_id"] for r in rows] == ["0", "1", "2", "3"]
@@ -148,7 +145,7 @@ def test_quiltvqa_closed_sentences_become_yes_no(tmp_path):
     rows.append(quilt_row(20, "A granuloma.", kind="OPEN", yes_no_answer=None))
     make_hf_parquet(tmp_path / "quilt" / "quilt_vqa.parquet", rows)
     out = tmp_path / "out"
-    _ok(run_cli("quiltvqa", "--root", str(tmp_path / "quilt"), "--out-dir", str(out)))
+    assert_ok(run_cli("quiltvqa", "--root", str(tmp_path / "quilt"), "--out-dir", str(out)))
     built = read_rows(out / "test.parquet")
     expected = [(answer, gold) for answer, _, gold in QUILT_CASES if gold]
     assert [r["reward_model"]["ground_truth"] for r in built] == [gold for _, gold in expected] + ["A granuloma."]
@@ -181,7 +178,7 @@ def test_pmcvqa_v1_bom_label_and_answer_must_agree(tmp_path):
     # the BOM that Excel/pandas(utf-8-sig) put before "Figure_path" is not a missing column
     csv_file = write_csv(tmp_path / "test_clean.csv", PMC_V1, rows, encoding="utf-8-sig")
     out = tmp_path / "out"
-    _ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "images"), "--out-dir", str(out)))
+    assert_ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "images"), "--out-dir", str(out)))
     built = read_rows(out / "test.parquet")
     assert [r["reward_model"]["ground_truth"] for r in built] == ["A) Liver", "B) PAS"]
     reason = _skips(out)["row 2"]
@@ -199,7 +196,7 @@ def test_pmcvqa_v2_letter_answer_wins_over_letter_texts(tmp_path):
     _figures(tmp_path / "figures", [r[1] for r in rows])
     csv_file = write_csv(tmp_path / "test_2.csv", PMC_V2, rows)
     out = tmp_path / "out"
-    _ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "figures"), "--out-dir", str(out)))
+    assert_ok(run_cli("pmcvqa", "--csv", str(csv_file), "--images", str(tmp_path / "figures"), "--out-dir", str(out)))
     built = read_rows(out / "test.parquet")
     assert [r["reward_model"]["ground_truth"] for r in built] == ["A) B", "B) CT"]
     assert [r["extra_info"]["source_split"] for r in built] == ["test", "train"]  # the `split` column
@@ -213,14 +210,14 @@ def test_pathvqa_keep_splits_keeps_the_source_splits(tmp_path):
     for split, n, seed in (("train", 6, 0), ("validation", 3, 100), ("test", 4, 200)):
         make_hf_parquet(data / f"{split}-00000-of-00001.parquet", pathvqa_rows(n, seed=seed))
     out = tmp_path / "out"
-    _ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits"))
+    assert_ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits"))
     counts = {split: v["rows"] for split, v in _manifest(out)["splits"].items()}
     assert counts == {"sft_train": 6, "val": 3, "test": 4}
     for split, source in (("sft_train", "train"), ("val", "validation"), ("test", "test")):
         assert {r["extra_info"]["source_split"] for r in read_rows(out / f"{split}.parquet")} == {source}
     # the source's train split may feed GRPO instead
-    _ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits",
-                "--train-split", "grpo_train"))
+    assert_ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits",
+                      "--train-split", "grpo_train"))
     assert sorted(_manifest(out)["splits"]) == ["grpo_train", "test", "val"]
     # kept splits and requested sizes contradict each other
     result = run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--keep-splits",
@@ -286,7 +283,7 @@ def test_pathmmu_empty_option_is_skipped_with_a_reason(tmp_path):
     data["PubMed"]["test"].append(item)
     (tmp_path / "data.json").write_text(json.dumps(data))
     out = tmp_path / "out"
-    _ok(run_cli("pathmmu", "--root", str(tmp_path), "--out-dir", str(out), *PATHMMU_SIZES, "--pixels", "tiny"))
+    assert_ok(run_cli("pathmmu", "--root", str(tmp_path), "--out-dir", str(out), *PATHMMU_SIZES, "--pixels", "tiny"))
     reasons = [s["reason"] for s in _manifest(out)["skipped"] if "No=9400" in s["where"]]
     assert reasons == ["option(s) D have no text"]
 
@@ -294,8 +291,8 @@ def test_pathmmu_empty_option_is_skipped_with_a_reason(tmp_path):
 def test_sizes_beyond_the_data_are_reported_and_strict_stops(tmp_path):
     make_hf_parquet(tmp_path / "pv" / "train.parquet", pathvqa_rows(10, seed=0))
     out = tmp_path / "out"
-    _ok(run_cli("pathvqa", "--root", str(tmp_path / "pv"), "--out-dir", str(out), "--sft-size", "10",
-                "--val-size", "5", "--test-size", "5"))
+    assert_ok(run_cli("pathvqa", "--root", str(tmp_path / "pv"), "--out-dir", str(out), "--sft-size", "10",
+                      "--val-size", "5", "--test-size", "5"))
     short = _manifest(out)["short_splits"]
     assert {s: v["requested"] for s, v in short.items()} == {"sft_train": 10, "val": 5, "test": 5}
     assert sum(v["rows"] for v in short.values()) == 10
@@ -315,6 +312,6 @@ def test_omnimedvqa_entries_without_question_id(tmp_path):
     del entries[2]["question_id"]  # some entries of the published files carry no question_id
     path.write_text(json.dumps(entries))
     out = tmp_path / "out"
-    _ok(run_cli("omnimedvqa", "--root", str(tmp_path), "--out-dir", str(out), "--datasets", "Chest CT Scan"))
+    assert_ok(run_cli("omnimedvqa", "--root", str(tmp_path), "--out-dir", str(out), "--datasets", "Chest CT Scan"))
     ids = [r["extra_info"]["original_id"] for r in read_rows(out / "test.parquet")]
     assert len(ids) == 6 and "Chest CT Scan:2" in ids

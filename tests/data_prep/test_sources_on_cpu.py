@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from dp_fixtures import (
+    assert_ok,
     make_hf_parquet,
     make_omnimedvqa,
     make_pmcvqa,
@@ -20,15 +21,11 @@ from dp_fixtures import (
 from data_prep.sources.r1json import parse_problem
 
 
-def _ok(result) -> None:
-    assert result.returncode == 0, result.stderr
-
-
 def test_r1json_reproduces_frozen_splits_exactly(tmp_path):
     files = make_r1json(tmp_path / "src", {"sft_train": 5, "grpo_train": 3, "test": 4})
     out = tmp_path / "out"
-    _ok(run_cli("r1json", *[a for split, f in files.items() for a in ("--split-file", f"{split}={f}")],
-                "--out-dir", str(out)))
+    assert_ok(run_cli("r1json", *[a for split, f in files.items() for a in ("--split-file", f"{split}={f}")],
+                      "--out-dir", str(out)))
     for split, path in files.items():
         source = json.loads(path.read_text())
         rows = read_rows(out / f"{split}.parquet")
@@ -59,7 +56,8 @@ def test_pathvqa_yes_no_and_open_with_source_splits(tmp_path):
     make_hf_parquet(root / "train-00000-of-00001.parquet", pathvqa_rows(10, seed=0))
     make_hf_parquet(root / "test-00000-of-00001.parquet", pathvqa_rows(5, seed=100))
     out = tmp_path / "out"
-    _ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out), "--source-splits", "test"))
+    assert_ok(run_cli("pathvqa", "--root", str(tmp_path / "path-vqa"), "--out-dir", str(out),
+                      "--source-splits", "test"))
     rows = read_rows(out / "test.parquet")
     assert len(rows) == 5 and not (out / "sft_train.parquet").exists()
     kinds = {r["extra_info"]["original_id"]: (r["extra_info"]["answer_type"], r["reward_model"]["ground_truth"])
@@ -79,10 +77,10 @@ def test_pathvqa_pooled_split_sizes(tmp_path):
     root = tmp_path / "pv"
     make_hf_parquet(root / "train.parquet", pathvqa_rows(30, seed=0))
     out = tmp_path / "out"
-    _ok(run_cli("pathvqa", "--root", str(root), "--out-dir", str(out), "--grpo-size", "12", "--test-size", "8"))
+    assert_ok(run_cli("pathvqa", "--root", str(root), "--out-dir", str(out), "--grpo-size", "12", "--test-size", "8"))
     assert len(read_rows(out / "grpo_train.parquet")) == 12 and len(read_rows(out / "test.parquet")) == 8
     # A rebuild into the same folder leaves no split file of the earlier run beside the new manifest.
-    _ok(run_cli("pathvqa", "--root", str(root), "--out-dir", str(out), "--split", "val"))
+    assert_ok(run_cli("pathvqa", "--root", str(root), "--out-dir", str(out), "--split", "val"))
     assert sorted(p.name for p in out.glob("*.parquet")) == ["val.parquet"]
     assert json.loads((out / "manifest.json").read_text())["splits"]["val"]["rows"] == 30
 
@@ -90,7 +88,7 @@ def test_pathvqa_pooled_split_sizes(tmp_path):
 def test_quiltvqa_closed_open_and_context(tmp_path):
     make_hf_parquet(tmp_path / "quilt" / "quilt_vqa.parquet", quilt_rows(6, seed=40))
     out = tmp_path / "out"
-    _ok(run_cli("quiltvqa", "--root", str(tmp_path / "quilt"), "--out-dir", str(out)))
+    assert_ok(run_cli("quiltvqa", "--root", str(tmp_path / "quilt"), "--out-dir", str(out)))
     rows = read_rows(out / "test.parquet")
     assert [r["extra_info"]["answer_type"] for r in rows] == ["yesno", "yesno", "open"] * 2
     assert [r["extra_info"]["category"] for r in rows] == ["closed", "closed", "open"] * 2
@@ -101,7 +99,7 @@ def test_quiltvqa_closed_open_and_context(tmp_path):
 def test_pmcvqa_choices_and_label(tmp_path):
     csv_path, figures = make_pmcvqa(tmp_path, 8)
     out = tmp_path / "out"
-    _ok(run_cli("pmcvqa", "--csv", str(csv_path), "--images", str(figures), "--out-dir", str(out)))
+    assert_ok(run_cli("pmcvqa", "--csv", str(csv_path), "--images", str(figures), "--out-dir", str(out)))
     rows = read_rows(out / "test.parquet")
     assert len(rows) == 8
     for i, row in enumerate(rows):
@@ -113,8 +111,8 @@ def test_pmcvqa_choices_and_label(tmp_path):
 def test_omnimedvqa_preset_fields_and_modality_variant(tmp_path):
     make_omnimedvqa(tmp_path)
     out = tmp_path / "out"
-    _ok(run_cli("omnimedvqa", "--root", str(tmp_path), "--out-dir", str(out),
-                "--datasets", "Chest CT Scan,ISIC2020"))
+    assert_ok(run_cli("omnimedvqa", "--root", str(tmp_path), "--out-dir", str(out),
+                      "--datasets", "Chest CT Scan,ISIC2020"))
     rows = read_rows(out / "test.parquet")
     assert Counter(r["extra_info"]["dataset"] for r in rows) == {"Chest CT Scan": 6, "ISIC2020": 4}
     assert {r["extra_info"]["modality"] for r in rows} == {"CT"}  # `modality` variant read too
