@@ -93,3 +93,12 @@ def test_every_stage_is_evaluated(demo_run):
     results = json.loads((run / "eval" / "results.json").read_text())
     assert {model["name"] for model in results["models"]} == {"base", "stage1_sft", "stage2_grpo", "stage3_grpo_dual"}
     assert (run / "eval" / "report.md").stat().st_size > 0
+
+
+def test_an_unknown_judge_is_refused_before_anything_runs(tmp_path):
+    run = tmp_path / "run"
+    done = subprocess.run(["bash", "recipes/demo_cpu"], env=dict(os.environ, RUN_DIR=str(run), JUDGE="gpt4",
+                                                                 PYTHON=sys.executable),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "JUDGE must be server or in_process, got 'gpt4'" in done.stderr
+    assert not run.exists()
