@@ -55,9 +55,9 @@ print(json.dumps({"items": len(items), "seconds": elapsed,
 
 OURS = r"""
 import json, resource, sys, time
-from data_prep.cli import run
+from data_prep.cli import parser, run
 start = time.perf_counter()
-manifest = run(sys.argv[1:])
+manifest = run(parser().parse_args(sys.argv[1:]))
 elapsed = time.perf_counter() - start
 print(json.dumps({"items": sum(s["rows"] for s in manifest["splits"].values()), "seconds": elapsed,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from data_prep.build import SPLITS, BuildSettings, SplitPlan, build
 from data_prep.config import load_pixel_budget, load_template
+from data_prep.curriculum import add_parser as add_curriculum_parser
 from data_prep.images import ImageError
 from data_prep.records import Question, Skipped, SourceError
 
 SIZE_FLAGS = {"sft_train": "sft_size", "grpo_train": "grpo_size", "val": "val_size", "test": "test_size"}
 DEMO_SIZES = {"sft_train": 200, "grpo_train": 200, "val": 50, "test": 100}
 # Namespace entries that are not the user's arguments (the manifest records the arguments).
-NOT_ARGUMENTS = ("builder", "workers", "records", "manifest", "frozen_splits")
+NOT_ARGUMENTS = ("builder", "workers", "records", "manifest", "frozen_splits", "run", "summary")
 
 
 def _csv(value: str) -> list[str]:
@@ -38,6 +39,7 @@ def _common(parser: argparse.ArgumentParser, sizes_required: bool = False, fixed
     parser.add_argument("--max-pixels", type=int, default=None, help="override the preset's max_pixels")
     parser.add_argument("--template", type=Path, default=None, help="prompt template YAML (default: the paper's)")
     parser.add_argument("--workers", type=int, default=None, help="image reader threads (default: CPUs, max 8)")
+    parser.set_defaults(run=run, summary=summary)
 
 
 def _r1json_records(args: argparse.Namespace) -> Iterable[Question | Skipped]:
@@ -147,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
     _common(p, fixed_split=False)
     p.set_defaults(**{dest: DEMO_SIZES[split] for split, dest in SIZE_FLAGS.items()}, records=_demo_records,
                    manifest=_demo_manifest)
+
+    add_curriculum_parser(builders)
     return top
 
 
@@ -178,9 +182,8 @@ def _arguments(args: argparse.Namespace) -> dict:
     return {k: _jsonable(v) for k, v in sorted(vars(args).items()) if k not in NOT_ARGUMENTS}
 
 
-def run(argv: list[str] | None = None) -> dict:
-    """Parse the command line, build, and return the manifest."""
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> dict:
+    """Build what the parsed command line asks for; returns the manifest."""
     budget = load_pixel_budget(args.pixels, args.min_pixels, args.max_pixels)
     settings = BuildSettings(builder=args.builder, out_dir=args.out_dir, plan=_plan(args), budget=budget,
                              template=load_template(args.template), strict=args.strict,
@@ -192,16 +195,22 @@ def run(argv: list[str] | None = None) -> dict:
     return build(records, settings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        manifest = run(argv)
-    except (SourceError, ImageError, ValueError) as err:
-        print(f"data_prep: error: {err}", file=sys.stderr)
-        return 2
-    counts = ", ".join(f"{s}: {v['rows']} rows / {v['images']} images" for s, v in manifest["splits"].items())
+def summary(manifest: dict) -> str:
+    """The build's one-line result (warnings about short splits go to stderr)."""
     for split, short in manifest["short_splits"].items():
         print(f"data_prep: warning: {split} has {short['rows']} of {short['requested']} requested questions "
               f"({short['reason']})", file=sys.stderr)
-    print(f"data_prep {manifest['builder']}: {counts}; skipped {len(manifest['skipped'])}, "
-          f"duplicates {len(manifest['duplicates'])}, unused {manifest['questions_unused']}")
+    counts = ", ".join(f"{s}: {v['rows']} rows / {v['images']} images" for s, v in manifest["splits"].items())
+    return (f"data_prep {manifest['builder']}: {counts}; skipped {len(manifest['skipped'])}, "
+            f"duplicates {len(manifest['duplicates'])}, unused {manifest['questions_unused']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        manifest = args.run(args)
+    except (SourceError, ImageError, ValueError) as err:
+        print(f"data_prep: error: {err}", file=sys.stderr)
+        return 2
+    print(args.summary(manifest))
     return 0
