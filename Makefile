@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-gpu demo demo-cluster test test-cluster test-gpu lint bench
+.PHONY: install install-gpu demo demo-cluster test test-cluster test-demo test-long test-gpu lint bench
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,13 +41,21 @@ demo: $(STAMP)
 demo-cluster: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash recipes/demo_cluster
 
+# Everything but the runs marked `long` (pyproject.toml), which `make test-long` runs.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not long"
 
 # The 2-node Ray cluster pipeline test alone (part of `make test` too).
 test-cluster: $(STAMP)
 	$(PY) -m pytest tests/recipes/test_cluster_pipeline_on_cpu.py -v
+
+# `make demo`, shortened, with checks on what it wrote (a `long` run).
+test-demo: $(STAMP)
+	$(PY) -m pytest tests/recipes/test_demo_pipeline_on_cpu.py -v
+
+test-long: $(STAMP)
+	$(PY) -m pytest tests -m long -v
 
 # On a GPU node after `make install-gpu`: only the checks that need CUDA (they skip elsewhere).
 test-gpu: $(GPU_STAMP)

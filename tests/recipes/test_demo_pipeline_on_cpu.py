@@ -1,5 +1,9 @@
 """The README's main job, shortened: `recipes/demo_cpu` runs all three stages and the evaluation through
-verl 0.9.1's real entry points on a CPU (a stage stopped and resumed: tests/recipes/test_cluster_pipeline_on_cpu.py)."""
+verl 0.9.1's real entry points on a CPU (a stage stopped and resumed: tests/recipes/test_cluster_pipeline_on_cpu.py).
+
+The pipeline is marked `long` (`make test-demo`, about 17 min): `make test` runs the same launchers, configs and
+stages as Ray jobs on a 2-node cluster (test_cluster_pipeline_on_cpu.py), and verl's single-node entry points in
+tests/pathvlm_cpu/test_verl_entrypoints_on_cpu.py."""
 
 import json
 import os
@@ -47,7 +51,7 @@ def demo_run(tmp_path_factory):
     return run, env
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_sft_loss_decreases_with_the_vision_tower_frozen(demo_run):
     run, _ = demo_run
     losses = [r["data"]["train/loss"] for r in _metrics(run, "stage1_sft") if "train/loss" in r["data"]]
@@ -59,7 +63,7 @@ def test_sft_loss_decreases_with_the_vision_tower_frozen(demo_run):
     assert changed and not any("visual" in name for name in changed)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("stage", GRPO_STAGES)
 def test_grpo_steps_complete_with_advantages_and_every_reward_component(demo_run, stage):
     run, _ = demo_run
@@ -87,7 +91,7 @@ def test_grpo_steps_complete_with_advantages_and_every_reward_component(demo_run
     assert (run / stage / "reward_curves.png").stat().st_size > 0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_every_stage_is_evaluated(demo_run):
     run, _ = demo_run
     results = json.loads((run / "eval" / "results.json").read_text())
