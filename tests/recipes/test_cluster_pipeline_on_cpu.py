@@ -1,7 +1,8 @@
 """The cluster path, shortened: a real 2-node Ray cluster on this machine (token authentication, one virtual
 GPU per node), and the stage launchers submitted to it through RAY_ADDRESS exactly as on a GPU cluster:
 world size 2 across both nodes, run and data folders on storage both nodes see, a stage killed mid-run and
-resubmitted, then the evaluation of every stage. The full pipeline is `make demo-cluster`."""
+resubmitted, a pass-rate curriculum between stages 1 and 2, stage 3 judged by a judge server, then the
+evaluation of every stage. The full pipeline is `make demo-cluster`."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -24,6 +26,9 @@ NODES = 2
 # What every launcher gets on top of the cluster's address: the CPU profiles sized for two ranks.
 STAGE1 = ["+profile=cpu_tiny_sft", "trainer.total_training_steps=4"]
 GRPO = ["+profile=cpu_tiny", "data.val_max_samples=8", "trainer.val_before_train=false"]
+# Rows of grpo_train the SFT model is evaluated on for the pass-rate curriculum that stages 2 and 3 train on:
+# two GRPO batches of 4 prompts.
+CURRICULUM_ROWS = 8
 
 
 def _ray(env: dict, *args: str) -> str:
@@ -121,8 +126,21 @@ def pipeline(cluster, tmp_path_factory):
 
     _run(dict(env, MODEL=base), "stage1_sft", STAGE1, logs / "stage1.log")
 
+    # The pass-rate curriculum (README): the SFT model answers 8 grpo_train questions 4 times each; the
+    # questions kept feed stage 2. A tiny random model solves none, so the band is [0, 0] here.
+    curriculum = shared / "curriculum"
+    _run(dict(env, MODEL=str(run / "stage1_sft" / "hf"), MODEL_NAME="stage1_sft", MODEL_REFERENCE="null",
+              DATA_FILES=str(data / "grpo_train.parquet"), OUT_DIR=str(run / "stage1_passrate")),
+         "evaluate", ["pixels=tiny", "generation.n=4", "generation.temperature=1.0", "generation.max_new_tokens=24",
+                      f"data.limit={CURRICULUM_ROWS}"], logs / "stage1_passrate.log")
+    subprocess.run([sys.executable, "-m", "data_prep", "curriculum", "--eval-run", str(run / "stage1_passrate"),
+                    "--data", str(data / "grpo_train.parquet"), "--out-dir", str(curriculum), "--max-pass", "0",
+                    "--inclusive"], cwd=REPO, check=True, capture_output=True)
+
+    grpo = [*GRPO, f"data.train_files={curriculum / 'grpo_train.parquet'}"]
+
     # Stage 2: two steps, a checkpoint after each; stopped once the first is written, then resubmitted.
-    stage2 = [*GRPO, "trainer.total_training_steps=2", "trainer.save_freq=1"]
+    stage2 = [*grpo, "trainer.total_training_steps=2", "trainer.save_freq=1"]
     latest = run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt"
     first = _launch(env, "stage2_grpo", stage2, logs / "stage2_stopped.log")
     deadline = time.monotonic() + 900
@@ -138,9 +156,20 @@ def pipeline(cluster, tmp_path_factory):
     stopped_at = int(latest.read_text())
     _run(env, "stage2_grpo", stage2, logs / "stage2.log")
 
-    _run(env, "stage3_grpo_dual", [*GRPO, "trainer.total_training_steps=1",
-                                    f"reward.custom_reward_function.reward_kwargs.judge.model={base}"],
-         logs / "stage3.log")
+    # Stage 3's judge: the tiny model behind `transformers serve`, called over HTTP by the reward workers of
+    # both nodes, as a judge server on a cluster is.
+    judge_pid = shared / "judge.pid"
+    judge_url = subprocess.run([sys.executable, "-m", "pathvlm_rewards.judge.serve", "start", base, "--pid-file",
+                                str(judge_pid), "--log", str(logs / "judge_server.log")], cwd=REPO, check=True,
+                               capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    judge = "reward.custom_reward_function.reward_kwargs.judge"
+    try:
+        _run(env, "stage3_grpo_dual", [*grpo, "trainer.total_training_steps=1", f"{judge}.model={base}",
+                                        f"{judge}.backend=openai", f"{judge}.base_url={judge_url}",
+                                        f"{judge}.api_key_env=null"], logs / "stage3.log")
+    finally:
+        subprocess.run([sys.executable, "-m", "pathvlm_rewards.judge.serve", "stop", "--pid-file", str(judge_pid)],
+                       cwd=REPO, check=True, capture_output=True)
     models = [f"+models.{name}.path='{path}'" for name, path in
               [("base", base), ("stage1_sft", run / "stage1_sft" / "hf"), ("stage2_grpo", run / "stage2_grpo" / "hf")]]
     _run(dict(env, MODEL=str(run / "stage3_grpo_dual" / "hf"), MODEL_NAME="stage3_grpo_dual", MODEL_REFERENCE="null",
@@ -153,7 +182,8 @@ def pipeline(cluster, tmp_path_factory):
 @pytest.mark.slow
 def test_every_job_succeeded_except_the_one_stopped(pipeline):
     statuses = sorted(job["status"] for job in pipeline["jobs"])
-    assert statuses == ["STOPPED"] + ["SUCCEEDED"] * 4  # stage 1, stage 2 (resumed), stage 3, evaluation
+    # stage 1, its pass-rate evaluation, stage 2 (resumed), stage 3, the evaluation
+    assert statuses == ["STOPPED"] + ["SUCCEEDED"] * 5
 
 
 @pytest.mark.slow
@@ -215,10 +245,29 @@ def test_stage2_started_from_stage1_and_resumed_after_the_stop(pipeline):
 
 
 @pytest.mark.slow
-def test_stage3_judge_saw_every_image_on_both_nodes(pipeline):
+def test_stage2_trained_on_the_curriculum_with_the_evaluations_pass_rates(pipeline):
+    run = pipeline["run"]
+    scores: dict[str, list[float]] = {}
+    for line in (run / "stage1_passrate" / "samples" / "stage1_sft.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        scores.setdefault(record["prompt_id"], []).append(record["strict"]["accuracy"])
+    assert len(scores) == CURRICULUM_ROWS and all(len(values) == 4 for values in scores.values())
+    rows = pq.read_table(run.parent / "curriculum" / "grpo_train.parquet").to_pylist()
+    rates = {f"{r['data_source']}/{r['extra_info']['split']}/{r['extra_info']['index']}": r["extra_info"]["pass_rate"]
+             for r in rows}
+    assert rates == {key: sum(values) / 4 for key, values in scores.items() if sum(values) == 0}
+    log = (run.parent / "logs" / "stage2.log").read_text()
+    assert f"dataset len: {len(rows)}\n" in log.replace("\r", "")  # verl's train set: the curriculum's rows
+
+
+@pytest.mark.slow
+def test_stage3_judge_server_saw_every_image_from_both_nodes(pipeline):
     samples = [json.loads(line) for path in sorted((pipeline["run"] / "stage3_grpo_dual" / "validation").glob(
         "*.jsonl")) for line in path.read_text().splitlines()]
     assert samples and all(sample["judge_error"] == 0 for sample in samples)
+    # every response was judged (a cache hit counts no call), and the server reported the tokens it read
+    assert all(sample["judge_calls"] + sample["judge_cache_hit"] >= 1 for sample in samples)
+    assert any(sample["judge_prompt_tokens"] > 0 for sample in samples)
 
 
 @pytest.mark.slow
