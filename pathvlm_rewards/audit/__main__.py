@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pathvlm_rewards.audit import agreement, consistency, cost, export
 from pathvlm_rewards.audit.items import AuditInputError
+from pathvlm_rewards.judge.openai_backend import JudgeConfigError
 
 SUBCOMMANDS = {"consistency": consistency, "export": export, "agreement": agreement, "cost": cost}
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         lines = SUBCOMMANDS[args.command].run(args)
-    except AuditInputError as error:
+    except (AuditInputError, JudgeConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("\n".join(lines))

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> list[str]:
         }
     usage = summarize(verdict.fields() for run in verdicts for verdict in run)
     data = {
-        "judge": {"backend": config.backend, "model": config.model, "endpoint_set": config.base_url is not None,
+        "judge": {"backend": config.backend, "model": config.model, "base_url": config.base_url,
                   "temperature": config.temperature, "max_tokens": config.max_tokens, "version": JUDGE_VERSION},
         "responses": len(items), "runs": args.k, "scored_in_every_run": len(kept), "left_out": skipped,
         "seed": args.seed, "bootstrap_resamples": args.bootstrap, "paper": paper, "statistics": results,
