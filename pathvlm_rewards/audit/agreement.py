@@ -1,5 +1,7 @@
-"""`agreement`: judge-vs-human, human-vs-human and judge-vs-judge agreement on the same items: Spearman ρ,
-quadratic-weighted Cohen's κ on the rubric's levels, mean absolute error, each with a bootstrap 95% interval.
+"""`agreement`: judge-vs-human, human-vs-human and judge-vs-judge agreement on the same items.
+
+Spearman ρ, quadratic-weighted Cohen's κ on the rubric's levels, mean absolute error, each with a bootstrap 95%
+interval.
 
 Humans: filled copies of export's ratings.csv (the rater is the file's name). Judges: consistency.json of
 audit runs on the same items (their first run: one judging, as a training step sees it; fallbacks left out).

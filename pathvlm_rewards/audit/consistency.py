@@ -1,4 +1,4 @@
-"""`consistency`: judge N responses k times with the cache off; run-to-run Spearman ρ and ICC(2,1) per dimension."""
+"""`consistency`: judge N responses k times, cache off; run-to-run Spearman ρ and ICC(2,1) per dimension."""
 
 from __future__ import annotations
 

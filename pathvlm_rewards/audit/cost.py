@@ -1,5 +1,8 @@
-"""`cost`: what the judge cost a finished run, and what a full stage 3 would cost, from the per-response usage
-records (verl's rollout/validation dumps, an evaluation run's samples, an audit run's calls.jsonl)."""
+"""`cost`: what the judge cost a finished run, and what a full stage 3 would cost.
+
+From the per-response usage records: verl's rollout/validation dumps, an evaluation run's samples, an audit
+run's calls.jsonl.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""`export`: a blinded rating sheet for pathologists: a self-contained HTML page (one card per response, images
-inlined) and ratings.csv to fill in. Stable item ids, a seeded random order, no model or judge scores."""
+"""`export`: a blinded rating sheet for pathologists (sheet.html) and the ratings.csv they fill in.
+
+The page is self-contained (images inlined), one card per response, with the rubric's two dimensions and their
+allowed values; item ids are stable, the order is random (seeded), and no model or judge score is shown.
+"""
 
 from __future__ import annotations
 
