@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     "openai>=1.40",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # Spearman's rho for the judge audit (pathvlm_rewards.audit); already installed with scikit-image.
+    "scipy>=1.10",
     # Real images shipped inside packages, for the embedded demo data set.
     "scikit-image>=0.22",
     "pydicom>=2.4",
@@ -65,7 +67,7 @@ setup(
     package_data={
         "pathvlm_conf": ["*.yaml", "**/*.yaml"],
         "pathvlm_tiny": ["*.jinja"],
-        "pathvlm_rewards": ["defaults.yaml", "templates/*.txt"],
+        "pathvlm_rewards": ["defaults.yaml", "templates/*.txt", "audit/*.yaml", "audit/*.html"],
         "pathvlm_eval": ["*.yaml"],
         "data_prep": ["templates/*"],
         "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu", "demo_cluster"],

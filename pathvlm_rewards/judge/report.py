@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathvlm_rewards.judge.verdict import REASONS, reason_key
+from pathvlm_rewards.judge.verdict import ERROR_REASONS, REASONS, reason_key
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class UsageReport:
     @property
     def cache_hit_rate(self) -> float:
         return self.share(self.cache_hits)
+
+    @property
+    def errors(self) -> int:
+        """Responses without any reply from the judge (every reason but unparseable)."""
+        return sum(count for reason, count in self.reasons.items() if reason in ERROR_REASONS)
 
     @property
     def cost_per_1000(self) -> float:
@@ -71,12 +76,18 @@ def summarize(samples: Iterable[Mapping]) -> UsageReport:
     )
 
 
+def _flat(sample: dict) -> dict:
+    """An evaluation run's sample carries compute_score's keys under `reward`; a verl dump line at the top."""
+    reward = sample.get("reward")
+    return {**sample, **reward} if isinstance(reward, Mapping) else sample
+
+
 def read_samples(paths: Iterable[Path]) -> Iterator[dict]:
-    """Samples from JSONL files, or from every *.jsonl in a folder."""
+    """Samples from JSONL files, or from every *.jsonl in a folder (verl dumps, evaluation samples)."""
     for path in paths:
         for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
             with open(file, encoding="utf-8") as lines:
-                yield from (json.loads(line) for line in lines if line.strip())
+                yield from (_flat(json.loads(line)) for line in lines if line.strip())
 
 
 def main(argv: list[str] | None = None) -> None:
