@@ -51,22 +51,6 @@ def write_rl_parquet(path: Path, rows: int = 4) -> Path:
     return path
 
 
-def write_sft_parquet(path: Path, rows: int = 4) -> Path:
-    """verl SFT rows: messages with `<image>` in the user turn, images [{bytes, path}]."""
-    records = []
-    for index in range(rows):
-        question, options, answer = QUESTIONS[index % len(QUESTIONS)]
-        records.append({
-            "messages": [
-                {"role": "user", "content": "<image>" + question + "\n" + "\n".join(options)},
-                {"role": "assistant", "content": f"<think>The morphology fits.</think><answer>{answer}</answer>"},
-            ],
-            "images": [{"bytes": png_bytes(100 + index), "path": f"sft_{index}.png"}],
-        })
-    pq.write_table(pa.Table.from_pylist(records), path)
-    return path
-
-
 def cpu_process_env(ray_tmpdir: Path) -> dict[str, str]:
     """This process's environment plus the CPU backend's variables, offline, with a private Ray temp dir
     (short: Ray's socket paths must stay under 108 bytes)."""

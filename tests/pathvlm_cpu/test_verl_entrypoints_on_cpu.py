@@ -1,5 +1,6 @@
-"""verl's real entry points on the CPU backend: `main_ppo` (2 GRPO steps, hf rollout) and `sft_trainer`
-(2 steps via torchrun) on the tiny Qwen2.5-VL with image rows."""
+"""verl's real `main_ppo` on the CPU backend, single node (its own Ray): 2 GRPO steps with the hf rollout on the
+tiny Qwen2.5-VL with image rows. verl's `sft_trainer` through torchrun: tests/pathvlm_verl/test_stage_engines_on_cpu.py;
+both as Ray jobs on 2 nodes: tests/recipes/test_cluster_pipeline_on_cpu.py."""
 
 import json
 import sys
@@ -11,7 +12,6 @@ from cpu_fixtures import (
     processes_mentioning,
     run_logged,
     write_rl_parquet,
-    write_sft_parquet,
 )
 
 SEARCHPATH = "hydra.searchpath=[pkg://pathvlm_conf]"
@@ -55,27 +55,3 @@ def test_main_ppo_runs_grpo_steps(tiny_ckpt, tmp_path, ray_tmpdir):
     assert len(dumped) == 8
     assert all(sample["output"] and sample["gts"] in "AB" and 0 <= sample["score"] <= 2 for sample in dumped)
     assert processes_mentioning(str(ray_tmpdir)) == []  # the run's Ray cluster is gone
-
-
-@pytest.mark.slow
-def test_sft_trainer_runs_and_saves(tiny_ckpt, tmp_path, ray_tmpdir):
-    data = write_sft_parquet(tmp_path / "sft.parquet", rows=4)
-    environment = {**cpu_process_env(ray_tmpdir), "VERL_FILE_LOGGER_PATH": str(tmp_path / "metrics.jsonl")}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=1",
-        "-m", "verl.trainer.sft_trainer", SEARCHPATH, "+profile=cpu_sft",
-        f"data.train_files={data}", "data.val_files=null", "data.messages_key=messages", "+data.image_key=images",
-        "data.train_batch_size=2", "data.micro_batch_size_per_gpu=2", "data.max_length=256", "data.num_workers=0",
-        f"model.path={tiny_ckpt}", "trainer.total_training_steps=2", "trainer.logger=[console,file]",
-        "trainer.save_freq=2", "trainer.test_freq=-1", f"trainer.default_local_dir={tmp_path / 'ckpt'}",
-        "trainer.project_name=pathvlm_cpu", "trainer.experiment_name=sft",
-    ]
-    run_logged(command, environment, tmp_path / "sft.log", timeout=300)
-
-    steps = file_metrics(tmp_path / "metrics.jsonl")
-    losses = [record["data"]["train/loss"] for record in steps if "train/loss" in record["data"]]
-    assert len(losses) == 2 and all(loss > 0 for loss in losses)
-    saved = tmp_path / "ckpt" / "global_step_2"
-    assert (saved / "huggingface" / "config.json").is_file()
-    assert list(saved.glob("model_world_size_1_rank_0.pt"))
-    assert (tmp_path / "ckpt" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"

@@ -94,7 +94,7 @@ def test_grpo_actor_is_built_freezing_without_the_environment_variable(tiny_ckpt
 
 
 @pytest.mark.slow
-def test_sft_run_freezes_keeps_two_checkpoints_and_budgets_an_unresized_image(tiny_ckpt, tmp_path):
+def test_sft_run_logs_freezes_keeps_two_checkpoints_and_budgets_an_unresized_image(tiny_ckpt, tmp_path):
     # 2 rows, both in each step: one step per epoch, 3 epochs; one image as large as data_prep never leaves one.
     data = _sft_rows(tmp_path / "sft.parquet", sides=[56, UNRESIZED_SIDE])
     checkpoints = tmp_path / "ckpt"
@@ -113,8 +113,14 @@ def test_sft_run_freezes_keeps_two_checkpoints_and_budgets_an_unresized_image(ti
     ]
     _run(command, _environment(tmp_path), tmp_path / "sft.log")
 
+    # verl's file logger: one positive loss per step
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [record["data"]["train/loss"] for record in records if "train/loss" in record["data"]]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
     # save_freq=after_each_epoch saved steps 1, 2 and 3; max_ckpt_to_keep=2 pruned step 1.
     assert sorted(path.name for path in checkpoints.glob("global_step_*")) == ["global_step_2", "global_step_3"]
+    assert (checkpoints / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
+    assert (checkpoints / "global_step_3" / "model_world_size_1_rank_0.pt").is_file()
     vision_2, language_2 = _vision_and_language(load_file(checkpoints / "global_step_2/huggingface/model.safetensors"))
     vision_3, language_3 = _vision_and_language(load_file(checkpoints / "global_step_3/huggingface/model.safetensors"))
     assert vision_2 and all(torch.equal(vision_2[name], vision_3[name]) for name in vision_2)
