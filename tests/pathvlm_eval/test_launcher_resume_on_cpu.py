@@ -22,7 +22,7 @@ def _launch(ckpt: Path, data: Path, out: Path) -> subprocess.Popen:
            "MODEL_REFERENCE": "null", "DATA_FILES": str(data), "OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     # Extra Hydra overrides pass through "$@": one sample per generate call, so the store grows line by line.
     return subprocess.Popen(["bash", str(LAUNCHER), "pixels=tiny", "engine.name=hf", "engine.hf.batch_size=1",
-                             "generation.max_new_tokens=48", "metrics.bootstrap_resamples=100"],
+                             "generation.max_new_tokens=16", "metrics.bootstrap_resamples=100"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
