@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-SCORINGS = ("strict", "lenient")
+SCORINGS = ("strict", "lenient", "vlmevalkit")  # vlmevalkit: mcq samples only (None on the others)
 _BOOTSTRAP_CHUNK = 200  # resamples drawn at once; bounds memory on large test sets
 
 
@@ -54,12 +54,17 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _scoring_metrics(per_question: Sequence[Sequence[dict[str, Any]]], scoring: str, pass_k: Sequence[int],
-                     confidence: float, resamples: int, seed: int) -> dict[str, Any]:
+                     confidence: float, resamples: int, seed: int) -> dict[str, Any] | None:
+    """Metrics of one scoring over the questions whose samples it scored (None when it scored none)."""
+    per_question = [samples for samples in per_question if all(s.get(scoring) for s in samples)]
+    if not per_question:
+        return None
     question_accuracy = [_mean([s[scoring]["accuracy"] for s in samples]) for samples in per_question]
     flat = [s for samples in per_question for s in samples]
     hedges = [s[scoring]["hedge"] for s in flat if s[scoring]["hedge"] is not None]
     n_min = min(len(samples) for samples in per_question)
     metrics: dict[str, Any] = {
+        "n_questions": len(per_question),
         "accuracy": _mean(question_accuracy),
         "ci": bootstrap_ci(question_accuracy, confidence, resamples, seed),
         "hedge_rate": _mean([float(h) for h in hedges]),

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pathvlm_eval.metrics import SCORINGS
 from pathvlm_eval.reference import Reference, ReferenceTable
 from pathvlm_eval.results import find_group
 
@@ -17,7 +18,7 @@ def _pct(value: float | None) -> str:
 
 
 def _accuracy(metrics: Mapping[str, Any] | None, scoring: str) -> str:
-    if not metrics:
+    if not metrics or not metrics.get(scoring):
         return DASH
     m = metrics[scoring]
     ci = f" [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}]" if m["ci"] else ""
@@ -39,7 +40,7 @@ def _paper_table(table: ReferenceTable, results: Mapping[str, Any]) -> list[str]
     for model in results["models"]:
         cells = [find_group(model, c.filter) for c in table.columns]
         if table.metric == "accuracy":
-            for scoring in ("strict", "lenient"):
+            for scoring in SCORINGS:
                 rows.append([f"**{model['name']}** (ours)", scoring, *(_accuracy(m, scoring) for m in cells)])
         else:
             rows.append([f"**{model['name']}** (ours)", "all samples", *(_tokens(m) for m in cells)])
@@ -66,23 +67,24 @@ def _summary(results: Mapping[str, Any]) -> list[str]:
         if not m:
             continue
         rows.append([model["name"], str(m["n_questions"]), str(m["n_samples"]), _accuracy(m, "strict"),
-                     _accuracy(m, "lenient"), _pct(m["strict"]["format_rate"]), _pct(m["strict"]["hedge_rate"]),
-                     _pct(m["lenient"]["hedge_rate"]), _tokens(m), _pct(m["truncation_rate"])])
-    header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "Format %", "Hedge % (strict)",
-              "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
+                     _accuracy(m, "lenient"), _accuracy(m, "vlmevalkit"), _pct(m["strict"]["format_rate"]),
+                     _pct(m["strict"]["hedge_rate"]), _pct(m["lenient"]["hedge_rate"]), _tokens(m),
+                     _pct(m["truncation_rate"])])
+    header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "VLMEvalKit acc. (mcq)", "Format %",
+              "Hedge % (strict)", "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
     return ["## Overall", "", *_table(header, rows), ""]
 
 
 def _groups(results: Mapping[str, Any]) -> list[str]:
     labels = list(dict.fromkeys(g["label"] for model in results["models"] for g in model["groups"]
                                 if g["filter"]))
-    header = ["Group", *(f"{m['name']} {s}" for m in results["models"] for s in ("strict", "lenient")),
+    header = ["Group", *(f"{m['name']} {s}" for m in results["models"] for s in SCORINGS),
               *(f"{m['name']} format %" for m in results["models"])]
     rows = []
     for label in labels:
         metrics = [next((g["metrics"] for g in m["groups"] if g["label"] == label), None) for m in results["models"]]
         count = next(m["n_questions"] for m in metrics if m)
-        rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in ("strict", "lenient")),
+        rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in SCORINGS),
                      *(_pct(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
     return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *_table(header, rows), ""]
 
@@ -95,7 +97,7 @@ def _sampling(results: Mapping[str, Any]) -> list[str]:
     ks = sorted({k for _, m in overall for k in m["strict"]["pass_at_k"]}, key=int)
     rows = []
     for name, m in overall:
-        for scoring in ("strict", "lenient"):
+        for scoring in (s for s in SCORINGS if m[s]):
             rows.append([name, scoring, *(_pct(m[scoring]["pass_at_k"].get(k)) for k in ks),
                          _pct(m[scoring]["majority_accuracy"])])
     n = results["generation"]["n"]
@@ -118,6 +120,25 @@ def _reasoning(results: Mapping[str, Any]) -> list[str]:
                     rows), ""]
 
 
+def _protocol(results: Mapping[str, Any]) -> list[str]:
+    """Which prompt the models answered; under VLMEvalKit's, each model's comparable accuracy first."""
+    follows = results["scoring"]["vlmevalkit"]
+    pinned = f"{follows['repository']} {follows['version']} (commit {follows['commit'][:8]})"
+    if results["scoring"]["protocol"] != "vlmevalkit":
+        return [f"- Protocol: ours (the rows' own `<think>`/`<answer>` prompt). The VLMEvalKit column applies "
+                f"{pinned}'s exact-matching extraction to these responses; it is not VLMEvalKit-comparable, since "
+                "the prompt is not VLMEvalKit's (`scoring.protocol=vlmevalkit`).", ""]
+    lines = [f"- Protocol: **{follows['name']}**: {follows['follows']}, {pinned}; exact letter matching, "
+             "no answer = wrong, no LLM judge, no random fallback. Strict and lenient scores of these responses "
+             "are shown beside it, but the models were not asked for the `<answer>` format.", ""]
+    for model in results["models"]:
+        m = find_group(model, {})
+        if m and m["vlmevalkit"]:
+            lines.append(f"- **{model['name']}: VLMEvalKit-comparable accuracy {_accuracy(m, 'vlmevalkit')} %** "
+                         f"({m['vlmevalkit']['n_questions']} multiple-choice questions)")
+    return [*lines, ""]
+
+
 def render_report(results: Mapping[str, Any], reference: Reference, plots: Sequence[Path]) -> str:
     gen = results["generation"]
     decoding = "greedy" if gen["temperature"] == 0 else f"temperature {gen['temperature']}, top-p {gen['top_p']}"
@@ -131,12 +152,13 @@ def render_report(results: Mapping[str, Any], reference: Reference, plots: Seque
         f"- Engine: {results['engine']}; {decoding}; n = {gen['n']}; max new tokens {gen['max_new_tokens']}; "
         f"pixels {results['pixels']['min_pixels']}–{results['pixels']['max_pixels']}",
         f"- Scoring: `{scoring['module']}` (reward version {versions})",
-        "",
+        *_protocol(results),
         "**Strict** = the training reward's own accuracy: only the single `<answer>` block counts, exactly as the "
         "policy was trained. **Lenient** = the same answer check on the answer extracted leniently (for models that "
         "ignore the format, e.g. the base Qwen2.5-VL). The two are never mixed. Intervals: 95% percentile bootstrap "
         f"over questions ({results['metrics_settings']['bootstrap_resamples']} resamples). Hedge = an answer "
-        "naming several options (never counted correct).",
+        "naming several options (never counted correct). **VLMEvalKit** = VLMEvalKit's exact-matching letter "
+        "extraction from the whole response (multiple-choice questions only).",
         "",
         "## Comparison with the paper", "",
         f"Reference numbers: {reference.source}. {reference.caveat}", "",

@@ -11,8 +11,10 @@ from pathvlm_eval.config import EvalConfig
 from pathvlm_eval.data import EvalItem
 from pathvlm_eval.metrics import group_metrics
 from pathvlm_eval.reference import Reference
+from pathvlm_eval.vlmevalkit import PROTOCOL
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: scoring.protocol/headline/vlmevalkit, a `vlmevalkit` block beside strict and lenient
+HEADLINE = {"ours": "strict", "vlmevalkit": "vlmevalkit"}  # the scoring reported first under each protocol
 
 
 def item_field(item: EvalItem, field: str) -> Any:
@@ -82,7 +84,8 @@ def build_results(config: EvalConfig, items: Sequence[EvalItem], records: Mappin
         "engine": engine,
         "generation": {"n": config.n, **asdict(config.sampling)},
         "pixels": asdict(config.pixels),
-        "scoring": {"module": config.scoring_module, "reward_versions": versions,
+        "scoring": {"module": config.scoring_module, "protocol": config.protocol,
+                    "headline": HEADLINE[config.protocol], "vlmevalkit": PROTOCOL, "reward_versions": versions,
                     "weights": dict(config.reward_kwargs.get("weights") or {}), "reasoning": reasoning},
         "metrics_settings": asdict(config.metrics),
         "models": models,
