@@ -28,6 +28,11 @@ def bootstrap_ci(values: Sequence[float], confidence: float, resamples: int, see
     return [float(low), float(high)]
 
 
+def standard_error(values: Sequence[float]) -> float | None:
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two values."""
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
+
+
 def pass_at_k(n: int, correct: int, k: int) -> float:
     """Unbiased pass@k of one question with `correct` of `n` samples right (Chen et al., 2021)."""
     if k > n:
@@ -67,6 +72,7 @@ def _scoring_metrics(per_question: Sequence[Sequence[dict[str, Any]]], scoring: 
         "n_questions": len(per_question),
         "accuracy": _mean(question_accuracy),
         "ci": bootstrap_ci(question_accuracy, confidence, resamples, seed),
+        "stderr": standard_error(question_accuracy),
         "hedge_rate": _mean([float(h) for h in hedges]),
         "pass_at_k": {str(k): _mean([pass_at_k(len(samples), sum(s[scoring]["accuracy"] >= 1 for s in samples), k)
                                      for samples in per_question]) for k in pass_k if k <= n_min},

@@ -16,9 +16,10 @@ from tqdm import tqdm
 
 from pathvlm_eval.chat import render_prompt
 from pathvlm_eval.config import EvalConfig, ModelSpec, load_config
-from pathvlm_eval.data import EvalItem, load_items
+from pathvlm_eval.data import EvalItem, load_items, rows_per_source
 from pathvlm_eval.engines import Generation, Request, create_engine, resolve_engine_name
 from pathvlm_eval.files import write_json, write_text
+from pathvlm_eval.lmms_results import write_lmms_results
 from pathvlm_eval.plots import draw_plots
 from pathvlm_eval.reference import load_reference
 from pathvlm_eval.report import render_report
@@ -162,6 +163,8 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
     records = {name: store.load() for name, store in stores.items()}
     results = build_results(config, items, records, reference, engine_name, scorer.reasoning)
     write_json(out / "results.json", results)
+    prompts = {item.prompt_id: "\n".join(m["content"] for m in prompt_of(config, item)) for item in items}
+    write_lmms_results(out / "lmms_eval", results, items, records, prompts, rows_per_source(config.files))
     plots = draw_plots(results, reference, out / "plots") if config.plots else []
     write_text(out / "report.md", render_report(results, reference, [p.relative_to(out) for p in plots]))
     log.info("results: %s, report: %s", out / "results.json", out / "report.md")
