@@ -13,7 +13,7 @@ from pathvlm_eval.results import find_group
 DASH = "–"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return DASH if value is None else f"{100 * value:.1f}"
 
 
@@ -21,15 +21,15 @@ def _accuracy(metrics: Mapping[str, Any] | None, scoring: str) -> str:
     if not metrics or not metrics.get(scoring):
         return DASH
     m = metrics[scoring]
-    ci = f" [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}]" if m["ci"] else ""
-    return f"{_pct(m['accuracy'])}{ci}"
+    ci = f" [{percent(m['ci'][0])}, {percent(m['ci'][1])}]" if m["ci"] else ""
+    return f"{percent(m['accuracy'])}{ci}"
 
 
 def _tokens(metrics: Mapping[str, Any] | None) -> str:
     return DASH if not metrics or metrics["mean_output_tokens"] is None else f"{metrics['mean_output_tokens']:.1f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(row) + " |" for row in rows)]
 
@@ -57,7 +57,7 @@ def _paper_table(table: ReferenceTable, results: Mapping[str, Any]) -> list[str]
                            for c in table.columns)])
     unit = "accuracy % [95% CI]" if table.metric == "accuracy" else "tokens"
     return [f"### {table.title}", "", f"Paper source: {table.source}. Ours: {unit}.", "",
-            *_table(["Model", "Scoring", *(c.label for c in table.columns)], rows), ""]
+            *markdown_table(["Model", "Scoring", *(c.label for c in table.columns)], rows), ""]
 
 
 def _summary(results: Mapping[str, Any]) -> list[str]:
@@ -67,12 +67,12 @@ def _summary(results: Mapping[str, Any]) -> list[str]:
         if not m:
             continue
         rows.append([model["name"], str(m["n_questions"]), str(m["n_samples"]), _accuracy(m, "strict"),
-                     _accuracy(m, "lenient"), _accuracy(m, "vlmevalkit"), _pct(m["strict"]["format_rate"]),
-                     _pct(m["strict"]["hedge_rate"]), _pct(m["lenient"]["hedge_rate"]), _tokens(m),
-                     _pct(m["truncation_rate"])])
+                     _accuracy(m, "lenient"), _accuracy(m, "vlmevalkit"), percent(m["strict"]["format_rate"]),
+                     percent(m["strict"]["hedge_rate"]), percent(m["lenient"]["hedge_rate"]), _tokens(m),
+                     percent(m["truncation_rate"])])
     header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "VLMEvalKit acc. (mcq)", "Format %",
               "Hedge % (strict)", "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
-    return ["## Overall", "", *_table(header, rows), ""]
+    return ["## Overall", "", *markdown_table(header, rows), ""]
 
 
 def _groups(results: Mapping[str, Any]) -> list[str]:
@@ -85,8 +85,8 @@ def _groups(results: Mapping[str, Any]) -> list[str]:
         metrics = [next((g["metrics"] for g in m["groups"] if g["label"] == label), None) for m in results["models"]]
         count = next(m["n_questions"] for m in metrics if m)
         rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in SCORINGS),
-                     *(_pct(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
-    return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *_table(header, rows), ""]
+                     *(percent(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
+    return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *markdown_table(header, rows), ""]
 
 
 def _sampling(results: Mapping[str, Any]) -> list[str]:
@@ -98,10 +98,10 @@ def _sampling(results: Mapping[str, Any]) -> list[str]:
     rows = []
     for name, m in overall:
         for scoring in (s for s in SCORINGS if m[s]):
-            rows.append([name, scoring, *(_pct(m[scoring]["pass_at_k"].get(k)) for k in ks),
-                         _pct(m[scoring]["majority_accuracy"])])
+            rows.append([name, scoring, *(percent(m[scoring]["pass_at_k"].get(k)) for k in ks),
+                         percent(m[scoring]["majority_accuracy"])])
     n = results["generation"]["n"]
-    return [f"## Sampling (n = {n}, overall)", "", *_table(["Model", "Scoring", *(f"pass@{k} %" for k in ks),
+    return [f"## Sampling (n = {n}, overall)", "", *markdown_table(["Model", "Scoring", *(f"pass@{k} %" for k in ks),
                                                           f"majority of {n} %"], rows), ""]
 
 
@@ -114,10 +114,10 @@ def _reasoning(results: Mapping[str, Any]) -> list[str]:
             r = g["metrics"]["reasoning"]
             rows.append([model["name"], g["label"], *(DASH if r[k] is None else f"{r[k]:.3f}"
                                                       for k in ("integrity", "knowledge", "process")),
-                         _pct(r["judge_fallback_rate"]), _pct(r["judge_error_rate"])])
+                         percent(r["judge_fallback_rate"]), percent(r["judge_error_rate"])])
     return ["## Reasoning scores (process-reward judge)", "",
-            *_table(["Model", "Group", "Integrity", "Knowledge", "Process", "Judge fallback %", "Judge error %"],
-                    rows), ""]
+            *markdown_table(["Model", "Group", "Integrity", "Knowledge", "Process", "Judge fallback %",
+                             "Judge error %"], rows), ""]
 
 
 def _protocol(results: Mapping[str, Any]) -> list[str]:

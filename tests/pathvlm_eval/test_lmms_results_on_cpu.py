@@ -27,7 +27,7 @@ def written(fixture_parquets, tmp_path):
     """Two models on the first 3 rows of each fixture file (PathMMU has 4): hand-written responses."""
     config = load_config(compose_eval(["+models.a.path=/ckpt/a", "+models.b.path=/ckpt/b", "data.limit=3",
                                        "data.files=[" + ",".join(f"'{f}'" for f in fixture_parquets) + "]",
-                                       f"output_dir={tmp_path}"]))
+                                       f"output_dir={tmp_path}", "metrics.bootstrap_resamples=100"]))
     items = load_items(config.files, config.limit)
     records = {"a": scored_records(items, [RIGHT, WRONG, RIGHT, "A", RIGHT]),
                "b": scored_records(items, [WRONG] * len(items))}
