@@ -3,6 +3,8 @@ hand-made responses (the rules are listed in pathvlm_eval/vlmevalkit.py's docstr
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from eval_fixtures import make_row, pathmmu_rows, write_rl_parquet
 
@@ -88,3 +90,30 @@ def test_score_is_an_exact_letter_match_and_unparsed_is_wrong(tmp_path):
     assert score(mcq, "A or B") == {"answer": None, "accuracy": 0.0, "hedge": None, "vote": None}
     assert score(mcq, "Z")["answer"] is None  # the non-answer is never a vote
     assert score(yesno, "yes") is None  # not a multiple-choice question
+
+
+def test_a_run_under_the_vlmevalkit_protocol_asks_its_prompt_and_reports_it(tiny_ckpt, tmp_path):
+    """The tiny checkpoint answers VLMEvalKit's prompt; the headline is its extraction, named with its version
+    in results.json, report.md and the lmms-eval files; the folder cannot be resumed under another protocol."""
+    from eval_fixtures import compose_eval, tiny_overrides
+
+    from pathvlm_eval import evaluate
+
+    data = write_rl_parquet(tmp_path / "p.parquet", pathmmu_rows(2))
+    out = tmp_path / "run"
+    overrides = [*tiny_overrides(tiny_ckpt, [data], out), "generation.max_new_tokens=3", "report.plots=false"]
+    evaluate(compose_eval([*overrides, "scoring.protocol=vlmevalkit"]))
+    results = json.loads((out / "results.json").read_text())
+    assert results["scoring"]["protocol"] == "vlmevalkit" and results["scoring"]["headline"] == "vlmevalkit"
+    assert results["scoring"]["vlmevalkit"]["commit"].startswith("e8e78f05")
+    records = [json.loads(line) for line in (out / "samples" / "tiny.jsonl").read_text().splitlines()]
+    overall = results["models"][0]["groups"][0]["metrics"]["vlmevalkit"]
+    assert overall["accuracy"] == sum(r["vlmevalkit"]["accuracy"] for r in records) / 2
+    assert "VLMEvalKit-comparable accuracy" in (out / "report.md").read_text()
+    samples_file = out / "lmms_eval" / "tiny" / "samples_pathmmu.jsonl"
+    lines = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    assert lines[0]["input"].startswith("<image>Question: Question 0:") and "Options:\nA. " in lines[0]["input"]
+    lmms = json.loads((out / "lmms_eval" / "tiny" / "results.json").read_text())
+    assert lmms["results"]["pathmmu"]["acc,none"] == overall["accuracy"]
+    with pytest.raises(ValueError, match="protocol"):
+        evaluate(compose_eval(overrides))
