@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from pathvlm_eval.engines import ENGINES, PixelBudget, SamplingSettings
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PROTOCOLS = ("ours", "vlmevalkit")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class EvalConfig:
     sampling: SamplingSettings
     pixels: PixelBudget
     scoring_module: str
+    protocol: str
     reward_kwargs: dict[str, Any]
     rescore: bool
     metrics: MetricSettings
@@ -103,6 +105,8 @@ def load_config(cfg: DictConfig) -> EvalConfig:
         _fail("engine.name", f"{engine['name']!r} is not one of {ENGINES}")
     if not (isinstance(engine["isolate_models"], bool) or engine["isolate_models"] == "auto"):
         _fail("engine.isolate_models", f"{engine['isolate_models']!r} is not one of auto, true, false")
+    if c["scoring"]["protocol"] not in PROTOCOLS:
+        _fail("scoring.protocol", f"{c['scoring']['protocol']!r} is not one of {PROTOCOLS}")
     metrics = c["metrics"]
     if not 0 < float(metrics["confidence"]) < 1:
         _fail("metrics.confidence", "must lie in (0, 1)")
@@ -122,6 +126,7 @@ def load_config(cfg: DictConfig) -> EvalConfig:
                                   seed=int(gen["seed"])),
         pixels=PixelBudget(min_pixels=int(c["pixels"]["min_pixels"]), max_pixels=int(c["pixels"]["max_pixels"])),
         scoring_module=c["scoring"]["module"],
+        protocol=c["scoring"]["protocol"],
         reward_kwargs=dict(c["scoring"]["reward_kwargs"]),
         rescore=bool(c["scoring"]["rescore"]),
         metrics=MetricSettings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,12 @@ def read_parquet(path: str | Path, limit: int | None = None) -> list[EvalItem]:
             _images=image_list, _base_dir=path.parent,
         ))
     return items
+
+
+def rows_per_source(paths: Sequence[str | Path]) -> Counter[str]:
+    """How many rows each data_source has in the files, whatever `data.limit` reads of them."""
+    return Counter(source for path in paths for source in pq.read_table(path, columns=["data_source"])
+                   .column("data_source").to_pylist())
 
 
 def load_items(paths: Sequence[str | Path], limit: int | None = None) -> list[EvalItem]:

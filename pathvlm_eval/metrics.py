@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-SCORINGS = ("strict", "lenient")
+SCORINGS = ("strict", "lenient", "vlmevalkit")  # vlmevalkit: mcq samples only (None on the others)
 _BOOTSTRAP_CHUNK = 200  # resamples drawn at once; bounds memory on large test sets
 
 
@@ -26,6 +26,11 @@ def bootstrap_ci(values: Sequence[float], confidence: float, resamples: int, see
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return [float(low), float(high)]
+
+
+def standard_error(values: Sequence[float]) -> float | None:
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two values."""
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
 
 
 def pass_at_k(n: int, correct: int, k: int) -> float:
@@ -54,14 +59,20 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _scoring_metrics(per_question: Sequence[Sequence[dict[str, Any]]], scoring: str, pass_k: Sequence[int],
-                     confidence: float, resamples: int, seed: int) -> dict[str, Any]:
+                     confidence: float, resamples: int, seed: int) -> dict[str, Any] | None:
+    """Metrics of one scoring over the questions whose samples it scored (None when it scored none)."""
+    per_question = [samples for samples in per_question if all(s.get(scoring) for s in samples)]
+    if not per_question:
+        return None
     question_accuracy = [_mean([s[scoring]["accuracy"] for s in samples]) for samples in per_question]
     flat = [s for samples in per_question for s in samples]
     hedges = [s[scoring]["hedge"] for s in flat if s[scoring]["hedge"] is not None]
     n_min = min(len(samples) for samples in per_question)
     metrics: dict[str, Any] = {
+        "n_questions": len(per_question),
         "accuracy": _mean(question_accuracy),
         "ci": bootstrap_ci(question_accuracy, confidence, resamples, seed),
+        "stderr": standard_error(question_accuracy),
         "hedge_rate": _mean([float(h) for h in hedges]),
         "pass_at_k": {str(k): _mean([pass_at_k(len(samples), sum(s[scoring]["accuracy"] >= 1 for s in samples), k)
                                      for samples in per_question]) for k in pass_k if k <= n_min},

@@ -6,29 +6,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pathvlm_eval.metrics import SCORINGS
 from pathvlm_eval.reference import Reference, ReferenceTable
 from pathvlm_eval.results import find_group
 
 DASH = "–"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return DASH if value is None else f"{100 * value:.1f}"
 
 
 def _accuracy(metrics: Mapping[str, Any] | None, scoring: str) -> str:
-    if not metrics:
+    if not metrics or not metrics.get(scoring):
         return DASH
     m = metrics[scoring]
-    ci = f" [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}]" if m["ci"] else ""
-    return f"{_pct(m['accuracy'])}{ci}"
+    ci = f" [{percent(m['ci'][0])}, {percent(m['ci'][1])}]" if m["ci"] else ""
+    return f"{percent(m['accuracy'])}{ci}"
 
 
 def _tokens(metrics: Mapping[str, Any] | None) -> str:
     return DASH if not metrics or metrics["mean_output_tokens"] is None else f"{metrics['mean_output_tokens']:.1f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(row) + " |" for row in rows)]
 
@@ -39,7 +40,7 @@ def _paper_table(table: ReferenceTable, results: Mapping[str, Any]) -> list[str]
     for model in results["models"]:
         cells = [find_group(model, c.filter) for c in table.columns]
         if table.metric == "accuracy":
-            for scoring in ("strict", "lenient"):
+            for scoring in SCORINGS:
                 rows.append([f"**{model['name']}** (ours)", scoring, *(_accuracy(m, scoring) for m in cells)])
         else:
             rows.append([f"**{model['name']}** (ours)", "all samples", *(_tokens(m) for m in cells)])
@@ -56,7 +57,7 @@ def _paper_table(table: ReferenceTable, results: Mapping[str, Any]) -> list[str]
                            for c in table.columns)])
     unit = "accuracy % [95% CI]" if table.metric == "accuracy" else "tokens"
     return [f"### {table.title}", "", f"Paper source: {table.source}. Ours: {unit}.", "",
-            *_table(["Model", "Scoring", *(c.label for c in table.columns)], rows), ""]
+            *markdown_table(["Model", "Scoring", *(c.label for c in table.columns)], rows), ""]
 
 
 def _summary(results: Mapping[str, Any]) -> list[str]:
@@ -66,25 +67,26 @@ def _summary(results: Mapping[str, Any]) -> list[str]:
         if not m:
             continue
         rows.append([model["name"], str(m["n_questions"]), str(m["n_samples"]), _accuracy(m, "strict"),
-                     _accuracy(m, "lenient"), _pct(m["strict"]["format_rate"]), _pct(m["strict"]["hedge_rate"]),
-                     _pct(m["lenient"]["hedge_rate"]), _tokens(m), _pct(m["truncation_rate"])])
-    header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "Format %", "Hedge % (strict)",
-              "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
-    return ["## Overall", "", *_table(header, rows), ""]
+                     _accuracy(m, "lenient"), _accuracy(m, "vlmevalkit"), percent(m["strict"]["format_rate"]),
+                     percent(m["strict"]["hedge_rate"]), percent(m["lenient"]["hedge_rate"]), _tokens(m),
+                     percent(m["truncation_rate"])])
+    header = ["Model", "Questions", "Samples", "Strict acc.", "Lenient acc.", "VLMEvalKit acc. (mcq)", "Format %",
+              "Hedge % (strict)", "Hedge % (lenient)", "Mean output tokens", "Truncated %"]
+    return ["## Overall", "", *markdown_table(header, rows), ""]
 
 
 def _groups(results: Mapping[str, Any]) -> list[str]:
     labels = list(dict.fromkeys(g["label"] for model in results["models"] for g in model["groups"]
                                 if g["filter"]))
-    header = ["Group", *(f"{m['name']} {s}" for m in results["models"] for s in ("strict", "lenient")),
+    header = ["Group", *(f"{m['name']} {s}" for m in results["models"] for s in SCORINGS),
               *(f"{m['name']} format %" for m in results["models"])]
     rows = []
     for label in labels:
         metrics = [next((g["metrics"] for g in m["groups"] if g["label"] == label), None) for m in results["models"]]
         count = next(m["n_questions"] for m in metrics if m)
-        rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in ("strict", "lenient")),
-                     *(_pct(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
-    return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *_table(header, rows), ""]
+        rows.append([f"{label} (n={count})", *(_accuracy(m, s) for m in metrics for s in SCORINGS),
+                     *(percent(m["strict"]["format_rate"]) if m else DASH for m in metrics)])
+    return ["## Per data source and breakdown", "", "Accuracy % [95% CI].", "", *markdown_table(header, rows), ""]
 
 
 def _sampling(results: Mapping[str, Any]) -> list[str]:
@@ -95,11 +97,11 @@ def _sampling(results: Mapping[str, Any]) -> list[str]:
     ks = sorted({k for _, m in overall for k in m["strict"]["pass_at_k"]}, key=int)
     rows = []
     for name, m in overall:
-        for scoring in ("strict", "lenient"):
-            rows.append([name, scoring, *(_pct(m[scoring]["pass_at_k"].get(k)) for k in ks),
-                         _pct(m[scoring]["majority_accuracy"])])
+        for scoring in (s for s in SCORINGS if m[s]):
+            rows.append([name, scoring, *(percent(m[scoring]["pass_at_k"].get(k)) for k in ks),
+                         percent(m[scoring]["majority_accuracy"])])
     n = results["generation"]["n"]
-    return [f"## Sampling (n = {n}, overall)", "", *_table(["Model", "Scoring", *(f"pass@{k} %" for k in ks),
+    return [f"## Sampling (n = {n}, overall)", "", *markdown_table(["Model", "Scoring", *(f"pass@{k} %" for k in ks),
                                                           f"majority of {n} %"], rows), ""]
 
 
@@ -112,10 +114,29 @@ def _reasoning(results: Mapping[str, Any]) -> list[str]:
             r = g["metrics"]["reasoning"]
             rows.append([model["name"], g["label"], *(DASH if r[k] is None else f"{r[k]:.3f}"
                                                       for k in ("integrity", "knowledge", "process")),
-                         _pct(r["judge_fallback_rate"]), _pct(r["judge_error_rate"])])
+                         percent(r["judge_fallback_rate"]), percent(r["judge_error_rate"])])
     return ["## Reasoning scores (process-reward judge)", "",
-            *_table(["Model", "Group", "Integrity", "Knowledge", "Process", "Judge fallback %", "Judge error %"],
-                    rows), ""]
+            *markdown_table(["Model", "Group", "Integrity", "Knowledge", "Process", "Judge fallback %",
+                             "Judge error %"], rows), ""]
+
+
+def _protocol(results: Mapping[str, Any]) -> list[str]:
+    """Which prompt the models answered; under VLMEvalKit's, each model's comparable accuracy first."""
+    follows = results["scoring"]["vlmevalkit"]
+    pinned = f"{follows['repository']} {follows['version']} (commit {follows['commit'][:8]})"
+    if results["scoring"]["protocol"] != "vlmevalkit":
+        return [f"- Protocol: ours (the rows' own `<think>`/`<answer>` prompt). The VLMEvalKit column applies "
+                f"{pinned}'s exact-matching extraction to these responses; it is not VLMEvalKit-comparable, since "
+                "the prompt is not VLMEvalKit's (`scoring.protocol=vlmevalkit`).", ""]
+    lines = [f"- Protocol: **{follows['name']}**: {follows['follows']}, {pinned}; exact letter matching, "
+             "no answer = wrong, no LLM judge, no random fallback. Strict and lenient scores of these responses "
+             "are shown beside it, but the models were not asked for the `<answer>` format.", ""]
+    for model in results["models"]:
+        m = find_group(model, {})
+        if m and m["vlmevalkit"]:
+            lines.append(f"- **{model['name']}: VLMEvalKit-comparable accuracy {_accuracy(m, 'vlmevalkit')} %** "
+                         f"({m['vlmevalkit']['n_questions']} multiple-choice questions)")
+    return [*lines, ""]
 
 
 def render_report(results: Mapping[str, Any], reference: Reference, plots: Sequence[Path]) -> str:
@@ -131,12 +152,13 @@ def render_report(results: Mapping[str, Any], reference: Reference, plots: Seque
         f"- Engine: {results['engine']}; {decoding}; n = {gen['n']}; max new tokens {gen['max_new_tokens']}; "
         f"pixels {results['pixels']['min_pixels']}–{results['pixels']['max_pixels']}",
         f"- Scoring: `{scoring['module']}` (reward version {versions})",
-        "",
+        *_protocol(results),
         "**Strict** = the training reward's own accuracy: only the single `<answer>` block counts, exactly as the "
         "policy was trained. **Lenient** = the same answer check on the answer extracted leniently (for models that "
         "ignore the format, e.g. the base Qwen2.5-VL). The two are never mixed. Intervals: 95% percentile bootstrap "
         f"over questions ({results['metrics_settings']['bootstrap_resamples']} resamples). Hedge = an answer "
-        "naming several options (never counted correct).",
+        "naming several options (never counted correct). **VLMEvalKit** = VLMEvalKit's exact-matching letter "
+        "extraction from the whole response (multiple-choice questions only).",
         "",
         "## Comparison with the paper", "",
         f"Reference numbers: {reference.source}. {reference.caveat}", "",

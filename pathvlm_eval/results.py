@@ -11,8 +11,10 @@ from pathvlm_eval.config import EvalConfig
 from pathvlm_eval.data import EvalItem
 from pathvlm_eval.metrics import group_metrics
 from pathvlm_eval.reference import Reference
+from pathvlm_eval.vlmevalkit import PROTOCOL
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: scoring.protocol/headline/vlmevalkit, a `vlmevalkit` block beside strict and lenient
+HEADLINE = {"ours": "strict", "vlmevalkit": "vlmevalkit"}  # the scoring reported first under each protocol
 
 
 def item_field(item: EvalItem, field: str) -> Any:
@@ -46,13 +48,19 @@ def group_filters(items: Sequence[EvalItem], breakdowns: Mapping[str, Sequence[s
     return filters
 
 
+def samples_per_question(items: Sequence[EvalItem], records: Sequence[dict[str, Any]],
+                         n: int) -> dict[str, list[dict[str, Any]]]:
+    """Each question's stored samples 0..n-1 (a run with a smaller `generation.n` reads a larger run's folder)."""
+    by_key = {(r["prompt_id"], r["sample"]): r for r in records}
+    return {item.prompt_id: [by_key[(item.prompt_id, s)] for s in range(n) if (item.prompt_id, s) in by_key]
+            for item in items}
+
+
 def model_groups(config: EvalConfig, items: Sequence[EvalItem], records: Sequence[dict[str, Any]],
                  filters: Sequence[Mapping[str, str]], reasoning: bool) -> tuple[list[dict[str, Any]], int]:
     """Metrics of every non-empty group for one model, and the number of questions without samples.
     Only samples 0..n-1 count, so a run with a smaller `generation.n` reads a larger run's folder consistently."""
-    by_key = {(r["prompt_id"], r["sample"]): r for r in records}
-    per_item = {item.prompt_id: [by_key[(item.prompt_id, s)] for s in range(config.n)
-                                 if (item.prompt_id, s) in by_key] for item in items}
+    per_item = samples_per_question(items, records, config.n)
     groups = []
     for group_filter in filters:
         questions = [per_item[i.prompt_id] for i in items if per_item[i.prompt_id] and matches(i, group_filter)]
@@ -82,7 +90,8 @@ def build_results(config: EvalConfig, items: Sequence[EvalItem], records: Mappin
         "engine": engine,
         "generation": {"n": config.n, **asdict(config.sampling)},
         "pixels": asdict(config.pixels),
-        "scoring": {"module": config.scoring_module, "reward_versions": versions,
+        "scoring": {"module": config.scoring_module, "protocol": config.protocol,
+                    "headline": HEADLINE[config.protocol], "vlmevalkit": PROTOCOL, "reward_versions": versions,
                     "weights": dict(config.reward_kwargs.get("weights") or {}), "reasoning": reasoning},
         "metrics_settings": asdict(config.metrics),
         "models": models,

@@ -16,15 +16,17 @@ from tqdm import tqdm
 
 from pathvlm_eval.chat import render_prompt
 from pathvlm_eval.config import EvalConfig, ModelSpec, load_config
-from pathvlm_eval.data import EvalItem, load_items
+from pathvlm_eval.data import EvalItem, load_items, rows_per_source
 from pathvlm_eval.engines import Generation, Request, create_engine, resolve_engine_name
 from pathvlm_eval.files import write_json, write_text
+from pathvlm_eval.lmms_results import write_lmms_results
 from pathvlm_eval.plots import draw_plots
 from pathvlm_eval.reference import load_reference
 from pathvlm_eval.report import render_report
 from pathvlm_eval.results import build_results
 from pathvlm_eval.scoring import Scorer
 from pathvlm_eval.store import SampleKey, SampleStore
+from pathvlm_eval.vlmevalkit import item_prompt
 
 log = logging.getLogger(__name__)
 Pending = tuple[EvalItem, list[int]]  # a question and its sample numbers still to generate
@@ -49,6 +51,11 @@ def sample_store(config: EvalConfig, model: ModelSpec) -> SampleStore:
     return SampleStore(config.output_dir / "samples" / f"{model.name}.jsonl")
 
 
+def prompt_of(config: EvalConfig, item: EvalItem) -> list[dict[str, str]]:
+    """The question's prompt under `scoring.protocol`: the row's own, or VLMEvalKit's."""
+    return item_prompt(item) if config.protocol == "vlmevalkit" else item.prompt
+
+
 def missing_samples(config: EvalConfig, items: Sequence[EvalItem], done: set[SampleKey]) -> list[Pending]:
     """The questions with sample numbers below `config.n` not in `done`."""
     return [(item, missing) for item in items
@@ -69,8 +76,8 @@ def generate_missing(config: EvalConfig, model: ModelSpec, items: Sequence[EvalI
     try:
         with store, tqdm(total=total, desc=f"generate {model.name}", unit="sample") as bar:
             for batch in _batches(pending, config.batch_size(engine_name)):
-                requests = [Request(render_prompt(engine.processor, item.prompt), item.images(), len(samples))
-                            for item, samples in batch]
+                requests = [Request(render_prompt(engine.processor, prompt_of(config, item)), item.images(),
+                                    len(samples)) for item, samples in batch]
                 outputs = engine.generate(requests, config.sampling)
                 flat = [(item, sample, generation) for (item, samples), generations in zip(batch, outputs, strict=True)
                         for sample, generation in zip(samples, generations, strict=True)]
@@ -130,6 +137,8 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
         raise ValueError(f"models.*.reference {sorted(unknown)} not in the reference tables; "
                          f"known ids: {sorted(reference.row_ids())}")
     items = load_items(config.files, config.limit)
+    for item in items:  # a row the protocol cannot ask is refused before any model loads
+        prompt_of(config, item)
     scorer = Scorer(config.scoring_module, config.reward_kwargs)
     engine_name = resolve_engine_name(config.engine)
     out = config.output_dir
@@ -139,8 +148,10 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
             store = stores[model.name]
             # processor_kwargs: how the budget reached the processor, so samples stored while it was a `size`
             # dict (which a checkpoint's own min_pixels/max_pixels overrode) are never resumed into.
+            # protocol: only when not `ours`, so folders written before the key existed still resume.
             store.check_meta({"model_path": model.path, "sampling": asdict(config.sampling),
-                              "pixels": asdict(config.pixels), "processor_kwargs": config.pixels.processor_kwargs()})
+                              "pixels": asdict(config.pixels), "processor_kwargs": config.pixels.processor_kwargs(),
+                              **({"protocol": config.protocol} if config.protocol != "ours" else {})})
             if config.rescore:
                 rescore(store, items, scorer)
             if not config.isolates_models(engine_name):
@@ -152,6 +163,8 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
     records = {name: store.load() for name, store in stores.items()}
     results = build_results(config, items, records, reference, engine_name, scorer.reasoning)
     write_json(out / "results.json", results)
+    prompts = {item.prompt_id: "\n".join(m["content"] for m in prompt_of(config, item)) for item in items}
+    write_lmms_results(out / "lmms_eval", results, items, records, prompts, rows_per_source(config.files))
     plots = draw_plots(results, reference, out / "plots") if config.plots else []
     write_text(out / "report.md", render_report(results, reference, [p.relative_to(out) for p in plots]))
     log.info("results: %s, report: %s", out / "results.json", out / "report.md")

@@ -1,4 +1,5 @@
-"""Score responses with the reward package's own code: strict (as trained) and lenient, side by side."""
+"""Score responses with the reward package's own code, strict (as trained) and lenient, and with VLMEvalKit's
+multiple-choice extraction, side by side."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pathvlm_eval import vlmevalkit
 from pathvlm_eval.data import EvalItem
 
 REQUIRED_FUNCTIONS = ("compute_score", "answer_block", "lenient_answer", "designated_options", "answer_accuracy")
@@ -29,7 +31,8 @@ class Scorer:
     """Binds the reward module (default `pathvlm_rewards`) and its `reward_kwargs` (weights, judge).
 
     Strict = `compute_score`'s accuracy and format, exactly what training optimises. Lenient =
-    `answer_accuracy(lenient_answer(response))` for models that ignore the output format. Reasoning
+    `answer_accuracy(lenient_answer(response))` for models that ignore the output format. VLMEvalKit =
+    its exact-matching letter extraction on the whole response (mcq only, see pathvlm_eval/vlmevalkit.py). Reasoning
     scores (integrity, knowledge) exist only when the process weight is above 0."""
 
     def __init__(self, module: str, reward_kwargs: Mapping[str, Any]) -> None:
@@ -86,6 +89,7 @@ class Scorer:
                        "format": float(reward["format"]), **self._answer_traits(item, strict_answer)},
             "lenient": {"answer": lenient_answer, "accuracy": float(lenient_accuracy),
                         **self._answer_traits(item, lenient_answer)},
+            "vlmevalkit": vlmevalkit.score(item, response),
             "reward": {key: _plain(value) for key, value in reward.items()},
         }
 

@@ -87,3 +87,18 @@ def tiny_overrides(ckpt: Path, files: list[Path], out_dir: Path, models: tuple[s
     return [*(f"+models.{name}.path={ckpt}" for name in models),
             "data.files=[" + ",".join(f"'{f}'" for f in files) + "]", f"output_dir={out_dir}", "pixels=tiny",
             "engine.name=hf", "generation.max_new_tokens=6", "metrics.bootstrap_resamples=200"]
+
+
+def scored_records(items: list, responses: list[str], sample: int = 0) -> list[dict[str, Any]]:
+    """Sample records as the runner stores them, for hand-written responses scored by the real reward code."""
+    from pathvlm_eval.scoring import Scorer
+
+    scorer = Scorer("pathvlm_rewards", {"weights": {"accuracy": 1.0, "format": 1.0, "process": 0.0}})
+    try:
+        scores = scorer.score(items, responses)
+    finally:
+        scorer.close()
+    return [{"prompt_id": item.prompt_id, "sample": sample, "data_source": item.data_source,
+             "ground_truth": item.ground_truth, "response": response,
+             "output_tokens": 5, "finish_reason": "stop", "reward_version": scorer.version, **score}
+            for item, response, score in zip(items, responses, scores, strict=True)]
