@@ -4,6 +4,7 @@ in seconds, before a GPU cluster is spent on them.
     python -m recipes.preflight --config-name pathvlm_grpo  [Hydra overrides as for the stage]
     python -m recipes.preflight --config-name pathvlm_sft   data.train_files=... model.path=...
     python -m recipes.preflight --config-name pathvlm_grpo --nodes 2 --gpus-per-node 8 --gpu-memory-gib 80
+    python -m recipes.preflight --plan [--markdown]   # every policy preset x LoRA x stage (recipes/vram_plan.py)
 
 Each problem is one line naming the config key to change; exit status 1 on any blocker.
 
@@ -21,6 +22,10 @@ frozen when model.override_config.freeze_vision_tower is true: no gradients, no 
   fsdp_config.offload_policy (FSDP2 CPUOffloadPolicy) keeps them in host memory throughout. Outside
   training, param_offload / optimizer_offload move params / Adam to the CPU (log-prob passes load the params
   back); gradients are freed (zero_grad sets them to None).
+- LoRA (model.lora_rank > 0, verl's key): the frozen weights in bf16, the trainable adapters (rank x the in +
+  out features of the language model's linear layers, verl's target_modules all-linear without the output head
+  and the vision tower) in model_dtype with their gradients and Adam moments; the reference is the actor with
+  its adapters off (verl's ref_in_actor), no second model.
 - Reference model: forward-only (verl's dp_ref.yaml sets ref.fsdp_config.forward_only), which the FSDP engine
   always wraps with CPU offload (FSDP2 CPUOffloadPolicy, FSDP1 CPUOffload), whatever param_offload says: it
   lives in host memory and only its gathered units and activations reach the GPU.
