@@ -70,7 +70,7 @@ setup(
         "pathvlm_rewards": ["defaults.yaml", "templates/*.txt", "audit/*.yaml", "audit/*.html"],
         "pathvlm_eval": ["*.yaml"],
         "data_prep": ["templates/*"],
-        "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu", "demo_cluster"],
+        "recipes": ["*.sh", "stage*", "evaluate", "demo_cpu", "demo_cluster", "model_shapes/*.json"],
     },
     # verl imports every `verl.plugins` entry point on `import verl`, in every process it starts (Ray SFT
     # workers get no `model.external_lib`): the frozen-vision engine is there wherever verl runs.

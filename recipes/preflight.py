@@ -4,6 +4,7 @@ in seconds, before a GPU cluster is spent on them.
     python -m recipes.preflight --config-name pathvlm_grpo  [Hydra overrides as for the stage]
     python -m recipes.preflight --config-name pathvlm_sft   data.train_files=... model.path=...
     python -m recipes.preflight --config-name pathvlm_grpo --nodes 2 --gpus-per-node 8 --gpu-memory-gib 80
+    python -m recipes.preflight --plan [--markdown]   # every policy preset x LoRA x stage (recipes/vram_plan.py)
 
 Each problem is one line naming the config key to change; exit status 1 on any blocker.
 
@@ -21,6 +22,10 @@ frozen when model.override_config.freeze_vision_tower is true: no gradients, no 
   fsdp_config.offload_policy (FSDP2 CPUOffloadPolicy) keeps them in host memory throughout. Outside
   training, param_offload / optimizer_offload move params / Adam to the CPU (log-prob passes load the params
   back); gradients are freed (zero_grad sets them to None).
+- LoRA (model.lora_rank > 0, verl's key): the frozen weights in bf16, the trainable adapters (rank x the in +
+  out features of the language model's linear layers, verl's target_modules all-linear without the output head
+  and the vision tower) in model_dtype with their gradients and Adam moments; the reference is the actor with
+  its adapters off (verl's ref_in_actor), no second model.
 - Reference model: forward-only (verl's dp_ref.yaml sets ref.fsdp_config.forward_only), which the FSDP engine
   always wraps with CPU offload (FSDP2 CPUOffloadPolicy, FSDP1 CPUOffload), whatever param_offload says: it
   lives in host memory and only its gathered units and activations reach the GPU.
@@ -79,18 +84,18 @@ class Finding:
 
 def compose_stage(config_name: str, overrides: list[str], conf_dir: Path | None = None) -> DictConfig:
     """The config the trainer will see (same search path, same overrides)."""
-    conf_dir = conf_dir or _installed_conf_dir()
+    conf_dir = conf_dir or default_conf_dir()
     with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
         return compose(config_name=config_name, overrides=overrides)
 
 
-def _installed_conf_dir() -> Path:
-    try:
-        import pathvlm_conf
-
-        return Path(pathvlm_conf.__file__).parent
-    except ImportError:
+def default_conf_dir() -> Path:
+    """The checkout's conf/ beside recipes/, else the installed package pathvlm_conf (as the launchers choose)."""
+    if DEFAULT_CONF_DIR.is_dir():
         return DEFAULT_CONF_DIR
+    import pathvlm_conf
+
+    return Path(pathvlm_conf.__file__).parent
 
 
 def is_rl_config(cfg: DictConfig) -> bool:
@@ -272,6 +277,7 @@ class ModelShape:
     layers: int
     vocab: int
     kv_values_per_token: int  # K and V of every layer, summed over KV heads
+    lora_values_per_rank: int  # LoRA A and B values per unit of rank: inputs + outputs of the LM's linear layers
 
     def layer_activation_bytes(self, tokens: int) -> int:
         """What one decoder layer keeps for backward (see the module docstring)."""
@@ -332,29 +338,45 @@ def model_shape(model_path: str) -> ModelShape:
     text = config.get_text_config()
     with torch.device("meta"):
         model = AutoModelForImageTextToText.from_config(config)
+    tower = _vision_tower(model)
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     return ModelShape(
         params=_numel(model),
-        vision_params=_numel(_vision_tower(model)),
+        vision_params=_numel(tower),
         largest_unit_params=max(map(_numel, _select_fsdp2_wrap_targets(model, model._no_split_modules))),
         hidden=text.hidden_size,
         intermediate=text.intermediate_size,
         layers=text.num_hidden_layers,
         vocab=text.vocab_size,
         kv_values_per_token=2 * text.num_hidden_layers * text.num_key_value_heads * head_dim,
+        lora_values_per_rank=_lora_values_per_rank(model, tower),
     )
 
 
-def sharded_states(shape: ModelShape, trainable: int, world: int, engine: DictConfig) -> ShardedStates:
+def _lora_values_per_rank(model, tower) -> int:
+    """in + out features of every linear layer LoRA adapts with verl's `target_modules: all-linear`: the
+    language model's (PEFT leaves the output head out; the vision tower is excluded)."""
+    import torch
+
+    vision = {id(module) for module in tower.modules()}
+    head = model.get_output_embeddings()
+    return sum(module.in_features + module.out_features for module in model.modules()
+               if isinstance(module, torch.nn.Linear) and id(module) not in vision and module is not head)
+
+
+def sharded_states(shape: ModelShape, model: DictConfig, world: int, engine: DictConfig) -> ShardedStates:
     """Params, gradients of the trainable ones and their two Adam moments in the FSDP `engine`'s model_dtype,
-    sharded over `world` GPUs; gradients stay whole while use_no_sync_for_gradient_accumulation defers their
-    reduce-scatter; nothing is on the GPU when FSDP2's CPU offload policy keeps it all in host memory."""
+    sharded over `world` GPUs; with LoRA the frozen base weights are bf16 and only the adapters are trained;
+    gradients stay whole while use_no_sync_for_gradient_accumulation defers their reduce-scatter; nothing is
+    on the GPU when FSDP2's CPU offload policy keeps it all in host memory."""
     if engine.offload_policy:
         return ShardedStates(0.0, 0.0, 0.0)
-    per_param = _dtype_bytes(engine.model_dtype) / GIB
+    trainable = _trainable_params(shape, model)
+    per_param = _dtype_bytes(engine.model_dtype)
+    weights = shape.params * BF16_BYTES + trainable * per_param if _lora_rank(model) else shape.params * per_param
     grad_shards = 1 if engine.use_no_sync_for_gradient_accumulation else world
-    return ShardedStates(shape.params * per_param / world, trainable * per_param / grad_shards,
-                         2 * trainable * per_param / world)
+    return ShardedStates(weights / world / GIB, trainable * per_param / grad_shards / GIB,
+                         2 * trainable * per_param / world / GIB)
 
 
 def micro_batch_tokens(node: DictConfig, path: str, fields: tuple[str, str, str], seq_len: int,
@@ -410,7 +432,7 @@ def rl_memory_phases(cfg: DictConfig, shape: ModelShape, gpu_gib: float) -> list
     world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
     seq_len = cfg.data.max_prompt_length + cfg.data.max_response_length
     sp = actor.ulysses_sequence_parallel_size
-    states = sharded_states(shape, _trainable_params(shape, arr.model), world, fsdp)
+    states = sharded_states(shape, arr.model, world, fsdp)
     log_prob_passes = [(rollout, "actor_rollout_ref.rollout")]
     if need_reference_policy(cfg):
         log_prob_passes.append((arr.ref, "actor_rollout_ref.ref"))
@@ -445,7 +467,7 @@ def sft_memory_phases(cfg: DictConfig, shape: ModelShape) -> list[Phase]:
     """Per-GPU memory of verl's SFT trainer (FSDP engine): one phase, training."""
     engine = cfg.engine
     world = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
-    states = sharded_states(shape, _trainable_params(shape, cfg.model), world, engine)
+    states = sharded_states(shape, cfg.model, world, engine)
     tokens = micro_batch_tokens(cfg.data, "data", SFT_FIELDS, cfg.data.max_length,
                                 engine.ulysses_sequence_parallel_size)
     parts = training_parts(states, shape, tokens, cfg.model.enable_gradient_checkpointing, "engine.offload_policy")
@@ -481,23 +503,35 @@ def check_rollout_kv_cache(cfg: DictConfig, shape: ModelShape, gpu_gib: float) -
         yield Finding("OK", key, f"{summary} ({kv_tokens // seq_len} full-length sequences at once)")
 
 
+def policy_model(cfg: DictConfig) -> DictConfig:
+    """The trained model's config node: the actor's in stages 2-3, `model` in SFT."""
+    return cfg.actor_rollout_ref.model if is_rl_config(cfg) else cfg.model
+
+
+def stage_phases(cfg: DictConfig, gpu_gib: float) -> list[Phase]:
+    """Per-GPU memory of each phase of the stage's step on the configured cluster."""
+    shape = model_shape(policy_model(cfg).path)
+    return rl_memory_phases(cfg, shape, gpu_gib) if is_rl_config(cfg) else sft_memory_phases(cfg, shape)
+
+
 def check_memory(cfg: DictConfig, gpu_gib: float) -> Iterator[Finding]:
     """Per-GPU memory of each phase of the stage on the planned cluster (model in the module docstring)."""
     from verl.trainer.ppo.utils import need_reference_policy
 
     rl = is_rl_config(cfg)
-    model = cfg.actor_rollout_ref.model if rl else cfg.model
+    model = policy_model(cfg)
     shape = model_shape(model.path)
     trainable = _trainable_params(shape, model)
     where = (f"{shape.params / 1e9:.2f}B parameters ({trainable / 1e9:.2f}B trained) on "
              f"{cfg.trainer.nnodes} x {cfg.trainer.n_gpus_per_node} GPU(s) of {gpu_gib:g} GiB")
-    if rl and need_reference_policy(cfg):
+    if rl and _lora_rank(model):
+        where += "; the reference is the actor with its LoRA adapters off (no second model)"
+    elif rl and need_reference_policy(cfg):
         ref_dtype = _dtype_bytes(cfg.actor_rollout_ref.ref.fsdp_config.model_dtype)
         where += (f"; the forward-only reference stays in host memory (FSDP CPU offload): "
                   f"{shape.params * ref_dtype / cfg.trainer.nnodes / GIB:.1f} GiB per node")
     yield Finding("OK", "trainer.n_gpus_per_node", where)
-    phases = rl_memory_phases(cfg, shape, gpu_gib) if rl else sft_memory_phases(cfg, shape)
-    for phase in phases:
+    for phase in stage_phases(cfg, gpu_gib):
         yield phase_finding(phase, gpu_gib)
     if rl:
         yield from check_rollout_kv_cache(cfg, shape, gpu_gib)
@@ -577,9 +611,17 @@ def plan_overrides(nodes: int | None, gpus_per_node: int | None) -> list[str]:
     return [f"{key}={value}" for key, value in shape.items() if value is not None]
 
 
+def _lora_rank(model: DictConfig) -> int:
+    """verl's LoRA rank for the model (0: full fine-tuning)."""
+    return OmegaConf.select(model, "lora_rank", default=0) or 0
+
+
 def _trainable_params(shape: ModelShape, model: DictConfig) -> int:
+    """The LoRA adapters' parameters, else every parameter but a frozen vision tower's."""
     from pathvlm_verl.frozen_vision import FREEZE_FLAG
 
+    if _lora_rank(model):
+        return _lora_rank(model) * shape.lora_values_per_rank
     frozen = OmegaConf.select(model, f"override_config.{FREEZE_FLAG}", default=False)
     return shape.params - shape.vision_params if frozen else shape.params
 
@@ -625,9 +667,17 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+def print_plan(conf_dir: Path | None, markdown: bool) -> int:
+    from recipes.vram_plan import assumptions, build_plan, render_markdown, render_text
+
+    render = render_markdown if markdown else render_text
+    print(render(build_plan(conf_dir), assumptions(conf_dir)), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-name", required=True, help="pathvlm_sft or pathvlm_grpo")
+    parser.add_argument("--config-name", help="pathvlm_sft or pathvlm_grpo (not with --plan)")
     parser.add_argument("--config-dir", type=Path, default=None, help="default: the installed pathvlm_conf")
     parser.add_argument("--rows", type=int, default=32, help="rows of each Parquet to load and measure")
     parser.add_argument("--nodes", type=_positive(int), help="nodes of the target cluster (default: trainer.nnodes)")
@@ -636,7 +686,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-memory-gib", type=_positive(float),
                         help="memory of one GPU of the target cluster (default: this machine's GPU when the run "
                              f"happens here, else {PLANNING_GPU_GIB:g})")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the VRAM plan: the smallest cluster of 24/48/80/96 GB GPUs for every policy "
+                             "preset x LoRA off/on x stage (recipes/vram_plan.py)")
+    parser.add_argument("--markdown", action="store_true", help="with --plan: as the README's Markdown table")
     args, overrides = parser.parse_known_args(argv)
+    if args.plan:
+        return print_plan(args.config_dir, args.markdown)
+    if args.config_name is None:
+        parser.error("--config-name is required (or --plan)")
     cfg = compose_stage(args.config_name, overrides + plan_overrides(args.nodes, args.gpus_per_node), args.config_dir)
     # The run happens here unless a plan flag is given or this machine has no CUDA GPU.
     planning = any(flag is not None for flag in (args.nodes, args.gpus_per_node, args.gpu_memory_gib))

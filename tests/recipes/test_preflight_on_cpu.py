@@ -98,7 +98,7 @@ def test_cli_exit_status(tiny_ckpt, demo_data, capsys):
 # ---------------------------------------------------------------- planning for a GPU cluster from this CPU machine
 
 # Qwen2.5-VL-7B-Instruct's public config.json (the model itself is not available offline).
-QWEN25_VL_7B_CONFIG = Path(__file__).parent / "fixtures" / "qwen2_5_vl_7b_config.json"
+QWEN25_VL_7B_CONFIG = Path(__file__).parents[2] / "recipes" / "model_shapes" / "qwen2_5_vl_7b.json"
 MODEL_KEY = {"pathvlm_grpo": "actor_rollout_ref.model.path", "pathvlm_sft": "model.path"}
 
 
