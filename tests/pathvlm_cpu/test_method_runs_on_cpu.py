@@ -17,14 +17,14 @@ STEP_KEYS = ("critic/score/mean", "critic/advantages/mean", "actor/pg_loss", "ac
 
 
 def run_method(method: str, tiny_ckpt: str, tmp_path: Path, ray_tmpdir: Path, extra: tuple[str, ...] = ()) -> list:
-    """2 steps of `main_ppo` with the stage-2 config and `method=<method>`; verl's per-step metrics."""
+    """2 steps of `main_ppo` with the stage-2 config, `method=<method>` and the demo's sizes (cpu_tiny: 4 prompts x 4
+    responses of up to 96 tokens); verl's per-step metrics."""
     data = write_rl_parquet(tmp_path / "rl.parquet", rows=8)
     environment = {**cpu_process_env(ray_tmpdir), "VERL_FILE_LOGGER_PATH": str(tmp_path / "metrics.jsonl")}
     command = [
         sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={REPO / 'conf'}", "--config-name=pathvlm_grpo",
         f"method={method}", "+profile=cpu_tiny", f"actor_rollout_ref.model.path={tiny_ckpt}",
-        f"data.train_files={data}", f"data.val_files={data}", "data.train_batch_size=2", "data.max_response_length=16",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=2", "trainer.total_training_steps=2",
+        f"data.train_files={data}", f"data.val_files={data}", "trainer.total_training_steps=2",
         "trainer.val_before_train=false", "trainer.test_freq=-1", "trainer.save_freq=-1",
         f"trainer.default_local_dir={tmp_path / 'ckpt'}", f"trainer.rollout_data_dir={tmp_path / 'rollouts'}",
         f"trainer.experiment_name={method}", *extra,
@@ -70,6 +70,6 @@ def test_dapo_trains_only_on_groups_with_signal(tiny_ckpt, tmp_path, ray_tmpdir)
         for line in path.read_text().splitlines():
             sample = json.loads(line)
             scores_by_group[(path.name, sample["uid"].split("_")[0])].append(sample["score"])
-    assert len(scores_by_group) == 4  # 2 steps x 2 prompts, 4 responses each
+    assert len(scores_by_group) == 8  # 2 steps x 4 prompts, 4 responses each
     # Every trained group has responses scored differently: the all-0 and all-1 groups were dropped.
     assert all(len(scores) == 4 and len(set(scores)) > 1 for scores in scores_by_group.values())
