@@ -45,13 +45,8 @@ def run_method(method: str, tiny_ckpt: str, tmp_path: Path, ray_tmpdir: Path, ex
     ("grpo", "actor/kl_loss"),
     ("dr_grpo", "actor/kl_loss"),
     ("gspo", "actor/kl_loss"),
-    # The legacy trainer's per-component reward metrics: GDPO read our reward's keys. Strict: passes once verl
-    # fixes it.
-    pytest.param("gdpo", "gdpo/format/mean", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="verl 0.9.1's legacy trainer (trainer.use_v1=false) stops in update_actor when it splits the batch "
-               "of the tiny Qwen2.5-VL into mini-batches (tensordict_utils.index_select_tensor_dict, a nested "
-               "tensor: 'split_with_sizes expects split_sizes to sum exactly to 67'); cause not yet traced")),
+    # The legacy trainer's per-component reward metrics: GDPO read our reward's keys.
+    ("gdpo", "gdpo/format/mean"),
 ])
 def test_method_runs_two_steps(method, logged, tiny_ckpt, tmp_path, ray_tmpdir):
     for metrics in run_method(method, tiny_ckpt, tmp_path, ray_tmpdir):
