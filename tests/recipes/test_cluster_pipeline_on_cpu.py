@@ -237,10 +237,9 @@ def test_stage2_started_from_stage1_and_resumed_after_the_stop(pipeline):
     log = (run.parent / "logs" / "stage2.log").read_text()
     assert f"stage2_grpo: from {run / 'stage1_sft' / 'hf'}" in log
     steps = [r["step"] for r in _metrics(run, "stage2_grpo") if "actor/pg_loss" in r["data"]]
-    # The resubmitted job went on from the checkpoint of step 1 and trained step 2 (verl's file logger starts
-    # the stage's metrics file anew in each job).
-    assert pipeline["stopped_at"] == 1 and steps[-1] == 2
-    assert f"Resuming from {run / 'stage2_grpo' / 'checkpoints' / 'global_step_1'}, setting global step to 1" in log
+    # The resubmitted job went on from the checkpoint of step 1 and trained step 2 only (verl's file logger
+    # starts the stage's metrics file anew in each job; a run from scratch would log steps 1 and 2).
+    assert pipeline["stopped_at"] == 1 and steps == [2]
     assert (run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
 
 
@@ -252,12 +251,20 @@ def test_stage2_trained_on_the_curriculum_with_the_evaluations_pass_rates(pipeli
         record = json.loads(line)
         scores.setdefault(record["prompt_id"], []).append(record["strict"]["accuracy"])
     assert len(scores) == CURRICULUM_ROWS and all(len(values) == 4 for values in scores.values())
-    rows = pq.read_table(run.parent / "curriculum" / "grpo_train.parquet").to_pylist()
+    curriculum = run.parent / "curriculum" / "grpo_train.parquet"
+    rows = pq.read_table(curriculum).to_pylist()
     rates = {f"{r['data_source']}/{r['extra_info']['split']}/{r['extra_info']['index']}": r["extra_info"]["pass_rate"]
              for r in rows}
     assert rates == {key: sum(values) / 4 for key, values in scores.items() if sum(values) == 0}
-    log = (run.parent / "logs" / "stage2.log").read_text()
-    assert f"dataset len: {len(rows)}\n" in log.replace("\r", "")  # verl's train set: the curriculum's rows
+    # Stage 2 was given the curriculum, and every prompt it sampled is one of the curriculum's questions (the
+    # driver's forwarded log lines are not relied on: under load Ray may drop a node's lines at the job's end).
+    stage2_jobs = [job for job in pipeline["jobs"] if "stage2_grpo" in job["submission_id"]]
+    assert stage2_jobs and all(f"data.train_files={curriculum}" in job["entrypoint"] for job in stage2_jobs)
+    kept = {(row["extra_info"]["question"], row["reward_model"]["ground_truth"]) for row in rows}
+    sampled = [json.loads(line) for path in (run / "stage2_grpo" / "rollouts").glob("*.jsonl")
+               for line in path.read_text().splitlines()]
+    assert len(sampled) == 2 * 4 * 4  # steps x prompts x group size
+    assert all(any(question in s["input"] and gold == s["gts"] for question, gold in kept) for s in sampled)
 
 
 @pytest.mark.slow
