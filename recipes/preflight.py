@@ -52,13 +52,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import inspect
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -66,6 +69,19 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+JUDGE_KEY = "reward.custom_reward_function.reward_kwargs.judge"
+# What a judge endpoint that gave no verdict most likely needs, per fallback reason (pathvlm_rewards.judge.verdict).
+JUDGE_HINTS = {
+    "network": "nothing answers there from this machine; start it (recipes/serve_judge) and give the address "
+               "that this machine and every reward worker's node reach",
+    "timeout": "no reply within judge.timeout_s / call_cap_s; is the server overloaded or still loading?",
+    "http": "the server refused the request (its log says why): a model name it does not serve, or a request it "
+            "cannot take (image, context length)",
+    "unparseable": "it replied without integrity/knowledge scores, also when asked again: a judge model that does "
+                   "not follow the rubric, or judge.max_tokens too small",
+    "no_image": "the row carries no image the judge can see; rebuild the Parquet with data_prep",
+    "other": "the call failed (the warning above says how)",
+}
 # GPU memory planned for when neither --gpu-memory-gib nor a local GPU says otherwise (the paper's class).
 PLANNING_GPU_GIB = 80.0
 
@@ -162,13 +178,62 @@ def check_verl_validation(cfg: DictConfig) -> Iterator[Finding]:
         yield Finding("BLOCKER", "actor_rollout_ref / data batch sizes", f"verl rejects the config: {_first_line(err)}")
 
 
+def without_judge_cache(cfg: DictConfig) -> DictConfig:
+    """`cfg` with the judge's cache off, so scoring a row asks the judge itself, not a stored verdict."""
+    if OmegaConf.select(cfg, JUDGE_KEY) is None:
+        return cfg
+    uncached = copy.deepcopy(cfg)
+    OmegaConf.update(uncached, f"{JUDGE_KEY}.cache_dir", None, force_add=True)
+    return uncached
+
+
+def is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_judge_verdict(cfg: DictConfig, result) -> Iterator[Finding]:
+    """With the process reward on and judged by an endpoint (openai backend), the endpoint graded the row: the
+    reward's result holds the judge's own scores, not the paper's fallback. On a multi-node run, an endpoint
+    on loopback is only this node's."""
+    from pathvlm_rewards.config import parse_reward_kwargs
+    from pathvlm_rewards.judge.verdict import REASONS, reason_key
+
+    kwargs = OmegaConf.select(cfg, "reward.custom_reward_function.reward_kwargs")
+    if kwargs is None or not isinstance(result, dict) or "judge_fallback" not in result:
+        return  # not our reward's result
+    reward = parse_reward_kwargs(OmegaConf.to_container(kwargs, resolve=True))
+    judge = reward.judge
+    if reward.weights.process == 0 or judge.backend != "openai":
+        return
+    endpoint = judge.base_url or "the openai client's default endpoint"
+    where = f"the judge at {endpoint} (model {judge.model!r})"
+    if result["judge_fallback"]:
+        reason = next(reason for reason in REASONS if result[reason_key(reason)])
+        yield Finding("BLOCKER", f"{JUDGE_KEY}.base_url",
+                      f"{where} gave no verdict on row 0 of data.train_files ({reason}): {JUDGE_HINTS[reason]}")
+        return
+    yield Finding("OK", f"{JUDGE_KEY}.base_url",
+                  f"{where} graded row 0 of data.train_files: integrity {result['integrity']:g}, knowledge "
+                  f"{result['knowledge']:g} in {result['judge_latency_s']:.1f} s")
+    if cfg.trainer.nnodes > 1 and judge.base_url and is_loopback(judge.base_url):
+        yield Finding("WARN", f"{JUDGE_KEY}.base_url",
+                      f"{judge.base_url} is this node only; reward workers on the other {cfg.trainer.nnodes - 1} "
+                      "node(s) reach their own loopback: give the judge node's cluster address (recipes/serve_judge "
+                      "with JUDGE_HOST=0.0.0.0 prints it)")
+
+
 def check_reward(cfg: DictConfig, row: dict | None) -> Iterator[Finding]:
-    """The reward loads the way verl loads it, and scores a real row with the configured kwargs."""
+    """The reward loads the way verl loads it and scores a real row with the configured kwargs (the judge's
+    cache off); a process reward judged by an endpoint must get that endpoint's verdict (check_judge_verdict)."""
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
     key = "reward.custom_reward_function.path"
     try:
-        reward_fn = get_custom_reward_fn(cfg)
+        reward_fn = get_custom_reward_fn(without_judge_cache(cfg))
     except Exception as err:  # noqa: BLE001
         yield Finding("BLOCKER", key, f"verl cannot load the reward function: {_first_line(err)}")
         return
@@ -190,6 +255,7 @@ def check_reward(cfg: DictConfig, row: dict | None) -> Iterator[Finding]:
         return
     score = result["score"] if isinstance(result, dict) else result
     yield Finding("OK", key, f"a gold answer on row 0 of the train file scores {score:.3f} ({result})")
+    yield from check_judge_verdict(cfg, result)
 
 
 def check_prompt_lengths(cfg: DictConfig, rows: int) -> Iterator[Finding]:
@@ -569,7 +635,7 @@ def run_checks(
     if is_rl_config(cfg):
         model = cfg.actor_rollout_ref.model.path
         train_files = cfg.data.train_files
-        first_row = _first_row(train_files)
+        first_row = read_first_row(train_files)
         checks = [
             lambda: check_legacy_reward_key(cfg),
             lambda: check_verl_validation(cfg),
@@ -598,7 +664,8 @@ def run_checks(
     return findings
 
 
-def _first_row(files) -> dict | None:
+def read_first_row(files) -> dict | None:
+    """Row 0 of the first file (None when it does not exist)."""
     path = _as_list(files)[0]
     if not Path(path).is_file():
         return None

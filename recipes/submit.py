@@ -28,6 +28,8 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 LAUNCHER_VARS = (
     "DATA_DIR", "DATA_FILES", "MODEL", "MODEL_NAME", "MODEL_REFERENCE", "RUN_DIR", "OUT_DIR", "STAGE", "REWARDS",
     "NNODES", "GPUS_PER_NODE",
+    # The self-hosted judge's address and model (conf/judge/*.yaml read them where the trainer resolves its config).
+    "JUDGE_BASE_URL", "JUDGE_MODEL",
     # verl's process-wide switches (external modules, platform, engine choice, file logger) and thread count.
     "VERL_USE_EXTERNAL_MODULES", "VERL_PLATFORM", "VERL_ENGINE_DEVICE", "VERL_ENGINE_VENDOR", "VERL_FILE_LOGGER_ROOT",
     "OMP_NUM_THREADS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",

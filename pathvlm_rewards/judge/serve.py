@@ -1,17 +1,24 @@
-"""Serve a local model folder as an OpenAI-compatible judge with `transformers serve`.
+"""Serve a judge model as an OpenAI-compatible endpoint: vLLM's server on GPUs, `transformers serve` elsewhere.
 
 The judge is then called over HTTP exactly as a remote one on a cluster (backend `openai`, base_url
-`http://HOST:PORT/v1`, model = the folder as given here, api_key_env null). The server is pinned to the
-folder (requests naming another model get HTTP 400), runs offline (HF_HUB_OFFLINE=1), and accepts
-`image_url` content parts, which Qwen2.5-VL's processor reads.
+`http://HOST:PORT/v1`, model = the model as given here, api_key_env null). `transformers serve` is pinned to
+the model (requests naming another get HTTP 400), runs offline (HF_HUB_OFFLINE=1), and accepts
+`image_url` content parts, which Qwen2.5-VL's processor reads. `vllm serve` gets what judging needs: one
+image and no video per prompt, the trainers' pixel budget (conf/pixels/) for its processor and its memory
+profiling, a context for the rubric, the response and the image, and tensor parallelism.
 
-    python -m pathvlm_rewards.judge.serve start MODEL_DIR --pid-file judge.pid [--log judge.log]   # prints the URL
+    python -m pathvlm_rewards.judge.serve start MODEL --pid-file judge.pid [--log judge.log]   # prints the URL
+    python -m pathvlm_rewards.judge.serve start MODEL --engine vllm --tensor-parallel-size 4 --host 0.0.0.0 ...
     python -m pathvlm_rewards.judge.serve stop --pid-file judge.pid
+
+Bound to 0.0.0.0, the printed URL carries this node's address as Ray sees it (the one other nodes reach),
+unless --advertise names another.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -20,8 +27,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+ENGINES = ("auto", "vllm", "transformers")
+# Each engine's weights dtype unless --dtype says otherwise: bf16 emulation makes float32 the fast one on CPUs.
+DEFAULT_DTYPE = {"vllm": "auto", "transformers": "float32"}
+# Addresses that accept connections on every interface: health checks go to loopback, the URL to the node's address.
+ANY_ADDRESS = ("0.0.0.0", "::")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -62,29 +76,82 @@ def stop_process_group(pid: int, grace_s: float = 15.0) -> None:
             time.sleep(0.2)
 
 
-class JudgeServer:
-    """`transformers serve MODEL` on HOST:PORT in its own process group; a context manager."""
+@dataclass(frozen=True)
+class VllmSettings:
+    """What `vllm serve` needs to judge: GPUs, context, and the pixel budget of conf/pixels/<pixels>.yaml."""
 
-    def __init__(self, model: str | Path, *, host: str = "127.0.0.1", port: int | None = None,
-                 device: str = "cpu", dtype: str = "float32", log: str | Path | None = None):
+    tensor_parallel_size: int = 1
+    # The rubric, the question, a response of up to judge.max_response_chars (8,000 characters, ~2k tokens), the
+    # image (at most 512 tokens in the default budget) and the verdict, with room to spare.
+    max_model_len: int = 8192
+    gpu_memory_utilization: float = 0.9
+    pixels: str = "default"
+
+    def args(self) -> list[str]:
+        from data_prep.config import load_pixel_budget
+
+        budget = load_pixel_budget(self.pixels)
+        return ["--tensor-parallel-size", str(self.tensor_parallel_size), "--max-model-len", str(self.max_model_len),
+                "--gpu-memory-utilization", str(self.gpu_memory_utilization),
+                # One image per judged response, no video: vLLM profiles memory for exactly that.
+                "--limit-mm-per-prompt", json.dumps({"image": 1, "video": 0}),
+                "--mm-processor-kwargs", json.dumps({"min_pixels": budget.min_pixels,
+                                                     "max_pixels": budget.max_pixels})]
+
+
+def resolve_engine(engine: str) -> str:
+    """`auto` becomes `vllm` where it can run (installed, a CUDA GPU visible), else `transformers`."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {ENGINES}")
+    if engine != "auto":
+        return engine
+    from pathvlm_eval.engines import vllm_usable
+
+    return "vllm" if vllm_usable() else "transformers"
+
+
+def node_address() -> str:
+    """This node's address as Ray's nodes reach each other."""
+    import ray.util
+
+    return ray.util.get_node_ip_address()
+
+
+class JudgeServer:
+    """`transformers serve MODEL` or `vllm serve MODEL` on HOST:PORT in its own process group; a context manager."""
+
+    def __init__(self, model: str | Path, *, engine: str = "transformers", host: str = "127.0.0.1",
+                 port: int | None = None, advertise: str | None = None, device: str = "cpu",
+                 dtype: str | None = None, vllm: VllmSettings | None = None, log: str | Path | None = None):
+        if engine not in DEFAULT_DTYPE:
+            raise ValueError(f"engine {engine!r}: expected one of {tuple(DEFAULT_DTYPE)} (resolve `auto` first)")
         self.model = str(model)
+        self.engine = engine
         self.host = host
         self.port = port or free_port(host)
-        self.device, self.dtype = device, dtype
+        self.advertise = advertise or (node_address() if host in ANY_ADDRESS else host)
+        self.device, self.dtype = device, dtype or DEFAULT_DTYPE[engine]
+        self.vllm = vllm or VllmSettings()
         self.log = Path(log) if log else None
         self.process: subprocess.Popen | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        """The URL clients use (`judge.base_url`)."""
+        return f"http://{self.advertise}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model, "--host", self.host,
-                "--port", str(self.port), "--device", self.device, "--dtype", self.dtype]
+        address = ["--host", self.host, "--port", str(self.port), "--dtype", self.dtype]
+        if self.engine == "vllm":
+            return [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", self.model, *address,
+                    *self.vllm.args()]
+        return [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model, *address,
+                "--device", self.device]
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://{self.host}:{self.port}/health", timeout=2) as reply:
+            host = "127.0.0.1" if self.host in ANY_ADDRESS else self.host
+            with urllib.request.urlopen(f"http://{host}:{self.port}/health", timeout=2) as reply:
                 return reply.status == 200
         except (OSError, urllib.error.URLError):
             return False
@@ -94,7 +161,9 @@ class JudgeServer:
 
     def start(self, timeout_s: float = 300.0) -> JudgeServer:
         """Launch the server and wait until /health answers; RuntimeError (with the log's tail) otherwise."""
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        # transformers serve stays offline (pinned to its folder); vLLM may fetch a hub id it was given.
+        offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"} if self.engine == "transformers" else {}
+        env = {**os.environ, **offline}
         out: IO | int = open(self.log, "ab") if self.log else subprocess.DEVNULL  # the child keeps its own copy
         try:
             self.process = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -108,7 +177,7 @@ class JudgeServer:
                 code = self.process.poll()
                 self.stop()
                 state = f"exited with {code}" if code is not None else f"not healthy after {timeout_s:.0f}s"
-                raise RuntimeError(f"transformers serve {self.model} {state}:\n{self._log_tail()}")
+                raise RuntimeError(f"{self.engine} serve {self.model} {state}:\n{self._log_tail()}")
             time.sleep(0.5)
         return self
 
@@ -129,19 +198,30 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start a server in the background; prints its base URL")
-    start.add_argument("model", help="local model folder (the model name clients must send)")
+    start.add_argument("model", help="model folder or hub id (the model name clients must send)")
     start.add_argument("--pid-file", type=Path, required=True)
     start.add_argument("--log", type=Path, help="server log (default: discarded)")
-    start.add_argument("--host", default="127.0.0.1")
+    start.add_argument("--engine", choices=ENGINES, default="transformers",
+                       help="auto: vllm when installed and a CUDA GPU is visible, else transformers")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
     start.add_argument("--port", type=int, help="default: a free port")
-    start.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    start.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    start.add_argument("--advertise", help="host in the printed URL (default: the bound one; for 0.0.0.0 this "
+                                           "node's address as Ray sees it)")
+    start.add_argument("--device", default="cpu", help="transformers: cpu, cuda, cuda:N or auto")
+    start.add_argument("--dtype", help=f"weights dtype (default: {DEFAULT_DTYPE})")
+    start.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs the judge is split over")
+    start.add_argument("--max-model-len", type=int, default=VllmSettings.max_model_len, help="vllm: context length")
+    start.add_argument("--gpu-memory-utilization", type=float, default=VllmSettings.gpu_memory_utilization,
+                       help="vllm: share of each GPU it takes")
+    start.add_argument("--pixels", default="default", help="vllm: pixel budget conf/pixels/<name>.yaml")
     start.add_argument("--timeout-s", type=float, default=300.0, help="how long to wait for /health")
     stop = commands.add_parser("stop", help="stop the server named by a pid file")
     stop.add_argument("--pid-file", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "start":
-        server = JudgeServer(args.model, host=args.host, port=args.port, device=args.device, dtype=args.dtype,
+        vllm = VllmSettings(args.tensor_parallel_size, args.max_model_len, args.gpu_memory_utilization, args.pixels)
+        server = JudgeServer(args.model, engine=resolve_engine(args.engine), host=args.host, port=args.port,
+                             advertise=args.advertise, device=args.device, dtype=args.dtype, vllm=vllm,
                              log=args.log).start(args.timeout_s)
         args.pid_file.write_text(f"{server.process.pid}\n")
         print(server.base_url)

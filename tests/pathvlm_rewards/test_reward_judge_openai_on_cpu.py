@@ -8,7 +8,8 @@ import json
 import re
 
 import pytest
-from reward_fixtures import mcq_info, png_bytes, reply_tokens, served_kwargs
+from judge_replies import reply_tokens
+from reward_fixtures import mcq_info, png_bytes, served_kwargs
 
 from pathvlm_rewards import compute_score, parse_reward_kwargs
 from pathvlm_rewards.judge import JudgeSample, get_judge

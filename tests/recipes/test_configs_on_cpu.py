@@ -155,3 +155,79 @@ def test_fsdp1_freezes_with_the_stage_configs(tiny_ckpt, config_name, model_key,
     engine_config = getattr(engine_config, "engine", engine_config)  # the actor config holds its engine's
     assert engine_config.strategy == "fsdp" and engine_config.use_orig_params
     check_fsdp1_can_freeze(model_config, engine_config)
+
+
+JUDGE = "reward.custom_reward_function.reward_kwargs.judge"
+# The keys each judge preset sets (conf/judge/), with the environment variables unset.
+JUDGE_PRESETS = {
+    "gpt4o": {"backend": "openai", "model": "gpt-4o", "base_url": None, "api_key_env": "OPENAI_API_KEY"},
+    "vllm_local": {"backend": "openai", "model": "Qwen/Qwen2.5-VL-72B-Instruct",
+                   "base_url": "http://127.0.0.1:8000/v1", "api_key_env": None},
+    "transformers_local": {"backend": "openai", "model": "Qwen/Qwen2.5-VL-7B-Instruct",
+                           "base_url": "http://127.0.0.1:8000/v1", "api_key_env": None},
+    "in_process": {"backend": "transformers", "model": "Qwen/Qwen2.5-VL-7B-Instruct", "base_url": None,
+                   "api_key_env": None},
+}
+
+
+def _judge_of(cfg) -> dict:
+    """The judge settings as verl hands them to the reward (resolved), validated by the reward's own parser."""
+    from pathvlm_rewards import parse_reward_kwargs
+
+    kwargs = get_custom_reward_fn(cfg).args[1]
+    judge = parse_reward_kwargs(OmegaConf.to_container(OmegaConf.create(kwargs), resolve=True)).judge
+    return {key: getattr(judge, key) for key in ("backend", "model", "base_url", "api_key_env")}
+
+
+@pytest.mark.parametrize("preset", sorted(JUDGE_PRESETS))
+def test_each_judge_preset_composes_onto_verl_and_sets_the_judge_keys(preset, monkeypatch):
+    for name in ("JUDGE_BASE_URL", "JUDGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    # Concurrency and timeout are in every preset, so they override without `+` (Hydra refuses a missing key).
+    cfg = compose_stage("pathvlm_grpo", ["rewards=dual", f"judge={preset}", f"{JUDGE}.max_concurrency=3"])
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    assert _judge_of(cfg) == JUDGE_PRESETS[preset]
+    assert OmegaConf.select(cfg, f"{JUDGE}.max_concurrency") == 3 and OmegaConf.select(cfg, f"{JUDGE}.timeout_s") > 0
+
+
+def test_the_default_judge_is_the_papers_gpt4o_with_the_rewards_defaults():
+    from pathvlm_rewards.config import defaults
+
+    cfg = compose_stage("pathvlm_grpo", ["rewards=dual"])
+    judge = cfg.reward.custom_reward_function.reward_kwargs.judge
+    assert _judge_of(cfg) == JUDGE_PRESETS["gpt4o"]
+    # The preset restates the defaults it sets: the paper's judge behaves as before presets existed.
+    assert {key: judge[key] for key in judge} == {key: defaults()["judge"][key] for key in judge}
+
+
+@pytest.mark.parametrize("preset", ["vllm_local", "transformers_local"])
+def test_a_self_hosted_preset_reads_the_address_serve_judge_prints(preset, monkeypatch):
+    monkeypatch.setenv("JUDGE_BASE_URL", "http://10.0.0.7:8000/v1")
+    monkeypatch.setenv("JUDGE_MODEL", "/models/judge")
+    cfg = compose_stage("pathvlm_grpo", ["rewards=dual", f"judge={preset}"])
+    assert _judge_of(cfg)["base_url"] == "http://10.0.0.7:8000/v1" and _judge_of(cfg)["model"] == "/models/judge"
+
+
+@pytest.mark.parametrize("overrides, backend", [
+    # The CPU profile judges in process (its defaults select judge=in_process) ...
+    (["+profile=cpu_tiny"], "transformers"),
+    # ... and a judge chosen on the command line wins over the profile's choice (recipes/demo_cpu's served judge).
+    (["+profile=cpu_tiny", "judge=transformers_local"], "openai"),
+])
+def test_the_command_line_judge_wins_over_the_cpu_profile(overrides, backend):
+    cfg = compose_stage("pathvlm_grpo", ["rewards=dual", *overrides])
+    assert _judge_of(cfg)["backend"] == backend
+    # The profile's settings for the tiny random judge stay whichever preset serves it.
+    assert OmegaConf.select(cfg, f"{JUDGE}.reasks") == 0 and OmegaConf.select(cfg, f"{JUDGE}.max_tokens") == 16
+
+
+def test_the_evaluation_takes_the_same_judge_presets():
+    from hydra import compose, initialize_config_dir
+
+    from recipes.preflight import _installed_conf_dir
+
+    with initialize_config_dir(config_dir=str(_installed_conf_dir()), version_base=None):
+        cfg = compose("pathvlm_eval", overrides=["rewards@scoring.reward_kwargs=dual",
+                                                 "judge@scoring.reward_kwargs.judge=vllm_local"])
+    assert cfg.scoring.reward_kwargs.weights.process == 1.0
+    assert cfg.scoring.reward_kwargs.judge.api_key_env is None and cfg.scoring.reward_kwargs.judge.backend == "openai"
