@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from pathvlm_cpu.env import env as cpu_env
+from pathvlm_rewards.judge.serve import free_port
 
 # The module's pipeline runs in its first test's setup: far past the suite's per-test timeout of 900 s.
 pytestmark = pytest.mark.timeout(3600)
@@ -156,20 +157,17 @@ def pipeline(cluster, tmp_path_factory):
     stopped_at = int(latest.read_text())
     _run(env, "stage2_grpo", stage2, logs / "stage2.log")
 
-    # Stage 3's judge: the tiny model behind `transformers serve`, called over HTTP by the reward workers of
-    # both nodes, as a judge server on a cluster is.
-    judge_pid = shared / "judge.pid"
-    judge_url = subprocess.run([sys.executable, "-m", "pathvlm_rewards.judge.serve", "start", base, "--pid-file",
-                                str(judge_pid), "--log", str(logs / "judge_server.log")], cwd=REPO, check=True,
-                               capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    judge = "reward.custom_reward_function.reward_kwargs.judge"
+    # Stage 3's judge: the tiny model served by recipes/serve_judge (`transformers serve`), reached over HTTP by the
+    # reward workers of both nodes through the judge=transformers_local preset, as a judge server on a cluster is.
+    port = str(free_port())
+    judge_env = dict(env, JUDGE_ENGINE="transformers", JUDGE_MODEL=base, JUDGE_DIR=str(shared / "judge"),
+                     JUDGE_PORT=port, JUDGE_BASE_URL=f"http://127.0.0.1:{port}/v1")
+    _run(judge_env, "serve_judge", [], logs / "serve_judge.log")
     try:
-        _run(env, "stage3_grpo_dual", [*grpo, "trainer.total_training_steps=1", f"{judge}.model={base}",
-                                        f"{judge}.backend=openai", f"{judge}.base_url={judge_url}",
-                                        f"{judge}.api_key_env=null"], logs / "stage3.log")
+        _run(judge_env, "stage3_grpo_dual", [*grpo, "trainer.total_training_steps=1", "judge=transformers_local"],
+             logs / "stage3.log")
     finally:
-        subprocess.run([sys.executable, "-m", "pathvlm_rewards.judge.serve", "stop", "--pid-file", str(judge_pid)],
-                       cwd=REPO, check=True, capture_output=True)
+        _run(judge_env, "serve_judge", ["stop"], logs / "serve_judge_stop.log")
     models = [f"+models.{name}.path='{path}'" for name, path in
               [("base", base), ("stage1_sft", run / "stage1_sft" / "hf"), ("stage2_grpo", run / "stage2_grpo" / "hf")]]
     _run(dict(env, MODEL=str(run / "stage3_grpo_dual" / "hf"), MODEL_NAME="stage3_grpo_dual", MODEL_REFERENCE="null",
