@@ -27,3 +27,12 @@ def to_chat_messages(prompt: list[dict[str, str]]) -> list[dict[str, Any]]:
 def render_prompt(processor: Any, prompt: list[dict[str, str]]) -> str:
     """The prompt text through the checkpoint's own chat template, ending with the assistant header."""
     return processor.apply_chat_template(to_chat_messages(prompt), add_generation_prompt=True, tokenize=False)
+
+
+def endpoint_messages(prompt: list[dict[str, str]], image_urls: list[str]) -> list[dict[str, Any]]:
+    """The chat messages an OpenAI-compatible endpoint takes: `to_chat_messages`, each image part in turn an
+    `image_url` part holding the next URL (the server's chat template renders them as the local engines do)."""
+    urls = iter(image_urls)
+    return [{**message, "content": [{"type": "image_url", "image_url": {"url": next(urls)}}
+                                    if part["type"] == "image" else part for part in message["content"]]}
+            if isinstance(message["content"], list) else message for message in to_chat_messages(prompt)]

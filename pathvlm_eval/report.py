@@ -139,6 +139,19 @@ def _protocol(results: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _usage(results: Mapping[str, Any]) -> list[str]:
+    rows = [[model["name"], str(u["samples"]), str(u["calls"]), str(u["retries"]), str(u["prompt_tokens"]),
+             str(u["completion_tokens"]), f"{u['mean_latency_s']:.2f}",
+             DASH if u["cost_usd"] is None else f"{u['cost_usd']:.4f}"]
+            for model in results["models"] if (u := model.get("usage"))]
+    if not rows:
+        return []
+    header = ["Model", "Samples", "Calls", "Retries", "Prompt tokens", "Completion tokens", "Mean latency s",
+              "Est. cost USD"]
+    return ["## Endpoint usage", "", "Cost at engine.openai's prices per million tokens (– = prices not set).", "",
+            *markdown_table(header, rows), ""]
+
+
 def render_report(results: Mapping[str, Any], reference: Reference, plots: Sequence[Path]) -> str:
     gen = results["generation"]
     decoding = "greedy" if gen["temperature"] == 0 else f"temperature {gen['temperature']}, top-p {gen['top_p']}"
@@ -165,7 +178,7 @@ def render_report(results: Mapping[str, Any], reference: Reference, plots: Seque
     ]
     for table in reference.tables:
         lines += _paper_table(table, results)
-    lines += _summary(results) + _groups(results) + _sampling(results) + _reasoning(results)
+    lines += _summary(results) + _groups(results) + _sampling(results) + _reasoning(results) + _usage(results)
     if len(scoring["reward_versions"]) > 1:
         lines += ["**Warning:** samples were scored by several reward versions; re-run with scoring.rescore=true.", ""]
     if plots:

@@ -72,15 +72,33 @@ def model_groups(config: EvalConfig, items: Sequence[EvalItem], records: Sequenc
     return groups, sum(1 for samples in per_item.values() if not samples)
 
 
+USAGE_COUNTS = ("calls", "retries", "prompt_tokens", "completion_tokens")
+
+
+def endpoint_usage(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Totals of the endpoint calls behind `records` (None when no record came from an endpoint): calls, retries,
+    tokens, summed and mean latency, and the estimated cost (None unless every call had known prices)."""
+    usages = [r["usage"] for r in records if r.get("usage")]
+    if not usages:
+        return None
+    totals: dict[str, Any] = {key: int(sum(u[key] for u in usages)) for key in USAGE_COUNTS}
+    latency = sum(u["latency_s"] for u in usages)
+    costs = [u["cost_usd"] for u in usages]
+    return {"samples": len(usages), **totals, "latency_s": latency, "mean_latency_s": latency / len(usages),
+            "cost_usd": None if None in costs else sum(costs)}
+
+
 def build_results(config: EvalConfig, items: Sequence[EvalItem], records: Mapping[str, Sequence[dict[str, Any]]],
                   reference: Reference, engine: str, reasoning: bool) -> dict[str, Any]:
     """The whole results.json document (accuracies and rates as fractions in [0, 1])."""
     filters = group_filters(items, config.metrics.breakdowns, reference)
+    evaluated = {item.prompt_id for item in items}
     models = []
     for model in config.models:
         groups, missing = model_groups(config, items, records[model.name], filters, reasoning)
+        counted = [r for r in records[model.name] if r["prompt_id"] in evaluated and r["sample"] < config.n]
         models.append({"name": model.name, "path": model.path, "reference": model.reference,
-                       "questions_without_samples": missing, "groups": groups})
+                       "questions_without_samples": missing, "groups": groups, "usage": endpoint_usage(counted)})
     versions = sorted({str(r.get("reward_version")) for rs in records.values() for r in rs})
     return {
         "schema_version": SCHEMA_VERSION,

@@ -14,7 +14,6 @@ from typing import Any
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from pathvlm_eval.chat import render_prompt
 from pathvlm_eval.config import EvalConfig, ModelSpec, load_config
 from pathvlm_eval.data import EvalItem, load_items, rows_per_source
 from pathvlm_eval.engines import Generation, Request, create_engine, resolve_engine_name
@@ -27,6 +26,7 @@ from pathvlm_eval.results import build_results
 from pathvlm_eval.scoring import Scorer
 from pathvlm_eval.store import SampleKey, SampleStore
 from pathvlm_eval.vlmevalkit import item_prompt
+from pathvlm_rewards.openai_client import endpoint_url
 
 log = logging.getLogger(__name__)
 Pending = tuple[EvalItem, list[int]]  # a question and its sample numbers still to generate
@@ -43,7 +43,8 @@ def _record(model: ModelSpec, item: EvalItem, sample: int, engine: str, generati
     return {"model": model.name, "prompt_id": item.prompt_id, "sample": sample, "data_source": item.data_source,
             "split": item.split, "index": item.index, "answer_type": item.answer_type,
             "ground_truth": item.ground_truth, "response": generation.text, "output_tokens": generation.num_tokens,
-            "finish_reason": generation.finish_reason, "engine": engine, **scores, "reward_version": reward_version}
+            "finish_reason": generation.finish_reason, "engine": engine, "usage": generation.usage, **scores,
+            "reward_version": reward_version}
 
 
 def sample_store(config: EvalConfig, model: ModelSpec) -> SampleStore:
@@ -76,15 +77,17 @@ def generate_missing(config: EvalConfig, model: ModelSpec, items: Sequence[EvalI
     try:
         with store, tqdm(total=total, desc=f"generate {model.name}", unit="sample") as bar:
             for batch in _batches(pending, config.batch_size(engine_name)):
-                requests = [Request(render_prompt(engine.processor, prompt_of(config, item)), item.images(),
-                                    len(samples)) for item, samples in batch]
-                outputs = engine.generate(requests, config.sampling)
-                flat = [(item, sample, generation) for (item, samples), generations in zip(batch, outputs, strict=True)
-                        for sample, generation in zip(samples, generations, strict=True)]
-                scores = scorer.score([f[0] for f in flat], [f[2].text for f in flat])
-                store.append(_record(model, item, sample, engine_name, generation, score, scorer.version)
-                             for (item, sample, generation), score in zip(flat, scores, strict=True))
-                bar.update(len(flat))
+                requests = [Request(prompt_of(config, item), item.images(), tuple(samples)) for item, samples in batch]
+                for finished in engine.generate(requests, config.sampling):  # stored as they finish
+                    flat = [(batch[position][0], sample, generation) for position, sample, generation in finished]
+                    scores = scorer.score([f[0] for f in flat], [f[2].text for f in flat])
+                    store.append(_record(model, item, sample, engine_name, generation, score, scorer.version)
+                                 for (item, sample, generation), score in zip(flat, scores, strict=True))
+                    bar.update(len(flat))
+    except BaseException:
+        log.error("%s: generation stopped; the samples stored so far stay in %s and a rerun resumes after them",
+                  model.name, store.path)
+        raise
     finally:
         engine.close()
     return total
@@ -128,6 +131,21 @@ def rescore(store: SampleStore, items: Sequence[EvalItem], scorer: Scorer) -> No
     log.info("%s: rescored %d samples", store.path.stem, len(chosen))
 
 
+def _generation_meta(config: EvalConfig, model: ModelSpec, engine_name: str) -> dict[str, Any]:
+    """What the stored samples depend on; a folder generated otherwise is refused. processor_kwargs: how the budget
+    reached the processor, so samples stored while it was a `size` dict (which a checkpoint's own
+    min_pixels/max_pixels overrode) are never resumed into. An endpoint adds where it is and what every request
+    carries (never the key)."""
+    meta = {"model_path": model.path, "sampling": asdict(config.sampling), "pixels": asdict(config.pixels),
+            "processor_kwargs": config.pixels.processor_kwargs()}
+    if engine_name == "openai":
+        options = config.engine_options["openai"]
+        meta.update(engine="openai", endpoint=endpoint_url(options["base_url"]), extra_body=options["extra_body"])
+    if config.protocol != "ours":  # only then: folders written before the key existed still resume
+        meta["protocol"] = config.protocol
+    return meta
+
+
 def evaluate(cfg: DictConfig | EvalConfig) -> Path:
     """Run the evaluation `cfg` describes (see conf/pathvlm_eval.yaml); returns the run folder."""
     config = cfg if isinstance(cfg, EvalConfig) else load_config(cfg)
@@ -146,12 +164,7 @@ def evaluate(cfg: DictConfig | EvalConfig) -> Path:
     try:
         for model in config.models:
             store = stores[model.name]
-            # processor_kwargs: how the budget reached the processor, so samples stored while it was a `size`
-            # dict (which a checkpoint's own min_pixels/max_pixels overrode) are never resumed into.
-            # protocol: only when not `ours`, so folders written before the key existed still resume.
-            store.check_meta({"model_path": model.path, "sampling": asdict(config.sampling),
-                              "pixels": asdict(config.pixels), "processor_kwargs": config.pixels.processor_kwargs(),
-                              **({"protocol": config.protocol} if config.protocol != "ours" else {})})
+            store.check_meta(_generation_meta(config, model, engine_name))
             if config.rescore:
                 rescore(store, items, scorer)
             if not config.isolates_models(engine_name):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,32 +38,48 @@ class PixelBudget:
 
 @dataclass(frozen=True)
 class Request:
-    """One prompt (already rendered through the chat template), its images and how many samples to draw."""
+    """One question: its RL prompt (role/content messages, `<image>` where each image goes; each engine renders it
+    for its model), its images in `<image>` order, and the sample numbers to draw for it."""
 
-    text: str
+    prompt: list[dict[str, str]]
     images: list[Image.Image]
-    n: int
+    samples: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
 
 
 @dataclass(frozen=True)
 class Generation:
     """One sampled response: decoded text (special tokens skipped, as verl decodes for the reward),
-    the number of generated tokens (end-of-turn token included) and why generation stopped."""
+    the number of generated tokens (end-of-turn token included), why generation stopped, and for an endpoint
+    what the call cost (calls, retries, prompt/completion tokens, latency, estimated cost; None for local engines)."""
 
     text: str
     num_tokens: int
     finish_reason: str  # "stop" or "length"
+    usage: dict[str, float | None] | None = None
+
+
+# One finished sample: (position of its request, its sample number, the generation).
+Completed = tuple[int, int, Generation]
+
+
+def completed(requests: Sequence[Request], outputs: Sequence[Sequence[Generation]]) -> list[Completed]:
+    """A batch's outputs (`request.n` generations per request, in order) as finished samples."""
+    pairs = enumerate(zip(requests, outputs, strict=True))
+    return [(position, sample, generation) for position, (request, generations) in pairs
+            for sample, generation in zip(request.samples, generations, strict=True)]
 
 
 class Engine(Protocol):
-    """A loaded model that generates for a batch of requests."""
+    """A loaded model (or an endpoint serving one) that generates for a batch of requests."""
 
-    processor: object
-
-    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Generation]]:
-        """`request.n` generations per request, in request order."""
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> Iterator[list[Completed]]:
+        """Every sample of every request, yielded in groups as they finish (a local engine: the whole batch)."""
         ...
 
     def close(self) -> None:
-        """Free the model's memory."""
+        """Free the model's memory (an endpoint's connections)."""
         ...

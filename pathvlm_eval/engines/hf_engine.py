@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from pathvlm_eval.engines.base import Generation, PixelBudget, Request, SamplingSettings
+from pathvlm_eval.chat import render_prompt
+from pathvlm_eval.engines.base import Completed, Generation, PixelBudget, Request, SamplingSettings, completed
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -41,21 +42,21 @@ class HFEngine:
         if not self._eos_ids:
             raise ValueError(f"{model_path}: generation_config names no eos_token_id")
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Generation]]:
-        """Requests with the same `n` go through one `generate` call each; order is kept."""
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> Iterator[list[Completed]]:
+        """The whole batch at once: requests with the same `n` go through one `generate` call each."""
         results: dict[int, list[Generation]] = {}
         indexed = sorted(enumerate(requests), key=lambda pair: pair[1].n)
         for n, group in groupby(indexed, key=lambda pair: pair[1].n):
             group = list(group)
             outputs = self._generate_same_n([request for _, request in group], n, sampling)
             results.update({i: output for (i, _), output in zip(group, outputs, strict=True)})
-        return [results[i] for i in range(len(requests))]
+        yield completed(requests, [results[i] for i in range(len(requests))])
 
     @torch.inference_mode()
     def _generate_same_n(self, requests: list[Request], n: int, sampling: SamplingSettings) -> list[list[Generation]]:
         images = [image for request in requests for image in request.images]
-        inputs = self.processor(text=[r.text for r in requests], images=images or None, padding=True,
-                                return_tensors="pt").to(self.device)
+        texts = [render_prompt(self.processor, request.prompt) for request in requests]
+        inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(self.device)
         greedy = sampling.temperature == 0
         if not greedy:
             torch.manual_seed(sampling.seed)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from pathvlm_eval.engines.base import Generation, PixelBudget, Request, SamplingSettings
+from pathvlm_eval.chat import render_prompt
+from pathvlm_eval.engines.base import Completed, Generation, PixelBudget, Request, SamplingSettings, completed
 
 
 class VLLMEngine:
@@ -26,17 +27,19 @@ class VLLMEngine:
             mm_processor_kwargs=pixels.processor_kwargs(),
         )
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Generation]]:
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> Iterator[list[Completed]]:
+        """The whole batch at once."""
         from vllm import SamplingParams
 
         params = [SamplingParams(n=r.n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
                                  max_tokens=sampling.max_new_tokens, skip_special_tokens=True) for r in requests]
-        prompts = [{"prompt": r.text, "multi_modal_data": {"image": r.images}} if r.images else {"prompt": r.text}
-                   for r in requests]
+        texts = [render_prompt(self.processor, r.prompt) for r in requests]
+        prompts = [{"prompt": text, "multi_modal_data": {"image": r.images}} if r.images else {"prompt": text}
+                   for text, r in zip(texts, requests, strict=True)]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [[Generation(text=o.text, num_tokens=len(o.token_ids),
-                            finish_reason="length" if o.finish_reason == "length" else "stop")
-                 for o in request_output.outputs] for request_output in outputs]
+        yield completed(requests, [[Generation(text=o.text, num_tokens=len(o.token_ids),
+                                               finish_reason="length" if o.finish_reason == "length" else "stop")
+                                    for o in request_output.outputs] for request_output in outputs])
 
     def close(self) -> None:
         import torch

@@ -1,10 +1,17 @@
-"""What one response's judging cost: calls, HTTP attempts, tokens, wall time, and the price of the tokens."""
+"""What one call cost (a response's judging, an evaluation sample from an endpoint): calls, HTTP attempts, tokens,
+wall time, and the price of the tokens."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from pathvlm_rewards.config import JudgeConfig
+
+class Prices(Protocol):
+    """List prices in USD per million tokens (the judge's config, the evaluation engine's settings)."""
+
+    price_per_million_input_tokens: float
+    price_per_million_output_tokens: float
 
 
 @dataclass
@@ -21,7 +28,7 @@ class CallUsage:
     def retries(self) -> int:
         return max(0, self.attempts - self.calls)
 
-    def cost_usd(self, config: JudgeConfig) -> float:
+    def cost_usd(self, prices: Prices) -> float:
         """The tokens at the configured prices (reward_kwargs.judge.price_per_million_*_tokens)."""
-        return (self.prompt_tokens * config.price_per_million_input_tokens
-                + self.completion_tokens * config.price_per_million_output_tokens) / 1e6
+        return (self.prompt_tokens * prices.price_per_million_input_tokens
+                + self.completion_tokens * prices.price_per_million_output_tokens) / 1e6

@@ -9,7 +9,6 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -58,17 +57,9 @@ def verl_batch(tokenizer, responses: list[str], ground_truths: list[str], extra_
     )
 
 
-@dataclass(frozen=True)
-class ServedJudge:
-    """A running `transformers serve` of a model folder (started by pathvlm_rewards.judge.serve)."""
-
-    url: str
-    model: str
-    pid: int
-
-
-def served_kwargs(served: ServedJudge, cache_dir, reply: str | None, **judge) -> dict:
-    """reward_kwargs judging with the served tiny model, which replies `reply` (None: its own garbage)."""
+def served_kwargs(served, cache_dir, reply: str | None, **judge) -> dict:
+    """reward_kwargs judging with the served tiny model (tests/conftest.py ServedModel), which replies `reply`
+    (None: its own garbage)."""
     settings = {"backend": "openai", "model": served.model, "base_url": served.url, "api_key_env": None,
                 "temperature": 0.0, "max_tokens": 40 if reply else 6, "timeout_s": 120.0, "max_retries": 0,
                 "call_cap_s": 300.0, "cache_dir": str(cache_dir) if cache_dir else None,

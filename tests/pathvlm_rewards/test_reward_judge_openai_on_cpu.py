@@ -1,6 +1,6 @@
 """The process reward through the openai backend against a real `transformers serve` of the tiny Qwen2.5-VL on
 127.0.0.1 (the session's served_judge). The random model's own replies are garbage; where a test needs a verdict,
-the request's extra_body makes the server's greedy decoding produce the test's reply (reward_fixtures.forced_reply).
+the request's extra_body makes the server's greedy decoding produce the test's reply (judge_replies.forced_reply).
 """
 
 import asyncio

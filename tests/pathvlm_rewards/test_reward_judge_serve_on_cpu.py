@@ -1,5 +1,6 @@
 """pathvlm_rewards.judge.serve: `transformers serve` for a model folder (started and stopped by the CLI in the
-session's served_judge fixture, which every served-judge test uses); a server that cannot start says why."""
+session's served_tiny fixture, tests/conftest.py, which every served test uses); a server that cannot start says
+why."""
 
 import os
 
