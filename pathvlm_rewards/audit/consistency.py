@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs.add_item_arguments(parser)
     parser.add_argument("--k", type=int, default=3, help="judgings of every response (the paper: 3)")
     parser.add_argument("--judge-config", type=Path, help="YAML of reward_kwargs.judge settings "
-                        "(at the top or under `judge:`), e.g. conf/rewards/dual.yaml")
+                        "(at the top or under `judge:`), e.g. conf/judge/gpt4o.yaml")
     parser.add_argument("--judge-set", action="append", default=[], metavar="KEY=VALUE",
                         help="one judge setting over the file, e.g. model=gpt-4o (repeatable)")
     inputs.add_bootstrap_arguments(parser)

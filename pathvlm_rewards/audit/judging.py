@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 
 from pathvlm_rewards.audit.items import AuditInputError, AuditItem
@@ -19,13 +21,14 @@ from pathvlm_rewards.judge.verdict import Verdict
 
 
 def judge_config(config_file: Path | None, settings: Sequence[str]) -> JudgeConfig:
-    """The judge of `config_file` (judge keys, at the top or under `judge:`, e.g. conf/rewards/dual.yaml) with
-    `key=value` settings over it, validated like reward_kwargs.judge; the cache is always off."""
+    """The judge of `config_file` (judge keys, at the top or under `judge:`, e.g. a preset of conf/judge/, its
+    `${oc.env:...}` resolved) with `key=value` settings over it, validated like reward_kwargs.judge; the cache is
+    always off."""
     given: dict[str, Any] = {}
     if config_file is not None:
         try:
-            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
+            loaded = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True) or {}
+        except (OSError, yaml.YAMLError, OmegaConfBaseException) as error:
             raise AuditInputError(f"--judge-config {config_file}: {error}") from error
         if not isinstance(loaded, Mapping):
             raise AuditInputError(f"--judge-config {config_file}: expected a mapping of judge settings")

@@ -3,13 +3,17 @@
 
 import csv
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 from audit_fixtures import write_rows, write_validation_dumps
 from reward_fixtures import served_kwargs
 
 from pathvlm_rewards.audit.__main__ import main
+from pathvlm_rewards.audit.judging import judge_config
 
+REPO = Path(__file__).resolve().parents[2]
 REPLY = {"integrity_score": 0.6, "knowledge_score": 1.0}
 
 
@@ -53,3 +57,17 @@ def test_consistency_judges_every_response_k_times_without_the_cache(served_judg
     total = json.loads((tmp_path / "cost" / "cost.json").read_text())["total"]
     assert total["responses"] == 6 and total["calls"] == 6 and total["cache_hit_rate"] == 0.0
     assert total["prompt_tokens"] > 0
+
+
+@pytest.mark.parametrize(("preset", "backend", "base_url", "model"), [
+    ("gpt4o", "openai", None, "gpt-4o"),
+    # the self-hosted presets read the server's address and model from the environment, as stage 3 does
+    ("vllm_local", "openai", "http://judge-host:8000/v1", "/models/judge"),
+    ("transformers_local", "openai", "http://judge-host:8000/v1", "/models/judge"),
+])
+def test_a_judge_preset_of_conf_is_a_judge_config(monkeypatch, preset, backend, base_url, model):
+    monkeypatch.setenv("JUDGE_BASE_URL", "http://judge-host:8000/v1")
+    monkeypatch.setenv("JUDGE_MODEL", "/models/judge")
+    config = judge_config(REPO / "conf" / "judge" / f"{preset}.yaml", ["max_concurrency=3"])
+    assert (config.backend, config.base_url, config.model) == (backend, base_url, model)
+    assert config.max_concurrency == 3 and config.cache_dir is None
