@@ -11,7 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from peft import PeftModel
+from peft import LoraConfig, PeftModel
+from peft.utils import SAFETENSORS_WEIGHTS_NAME
+from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from verl.model_merger.base_model_merger import ModelMergerConfig
 from verl.model_merger.fsdp_model_merger import FSDPModelMerger
@@ -31,11 +33,22 @@ def latest_model_dir(checkpoints: Path) -> Path:
 LORA_ADAPTER_DIR = "lora_adapter"
 
 
+def adapted_modules(adapter: Path) -> list[str]:
+    """Full names of the modules the adapter holds weights for (`base_model.model.<name>.lora_A.weight`)."""
+    with safe_open(adapter / SAFETENSORS_WEIGHTS_NAME, framework="pt") as weights:
+        return sorted({key.removeprefix("base_model.model.").split(".lora_A.")[0]
+                       for key in weights.keys() if ".lora_A." in key})
+
+
 def fold_lora_adapter(unmerged: Path, out: Path) -> Path:
     """The base model in `unmerged` with its `lora_adapter/` merged into the weights (peft's merge_and_unload),
-    saved with its processor to `out`."""
+    saved with its processor to `out`. verl's merger names the targets by their last name component (`gate_proj`),
+    which the vision tower's MLP shares: the adapter is applied to exactly the modules it has weights for."""
+    adapter = unmerged / LORA_ADAPTER_DIR
+    config = LoraConfig.from_pretrained(adapter)
+    config.target_modules = adapted_modules(adapter)
     base = AutoModelForImageTextToText.from_pretrained(unmerged, dtype="auto")
-    PeftModel.from_pretrained(base, unmerged / LORA_ADAPTER_DIR).merge_and_unload().save_pretrained(out)
+    PeftModel.from_pretrained(base, adapter, config=config).merge_and_unload().save_pretrained(out)
     AutoProcessor.from_pretrained(unmerged).save_pretrained(out)
     return out
 

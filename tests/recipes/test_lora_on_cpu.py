@@ -131,12 +131,6 @@ def _adapted(name: str) -> bool:
     return "visual" not in name and name.removesuffix(".weight").rsplit(".", 1)[-1] in LM_LINEARS
 
 
-def _advantages_moved(run: Path) -> bool:
-    path = run / "metrics" / "pathvlm-r1" / "stage2_grpo.jsonl"
-    steps = [json.loads(line)["data"] for line in path.read_text().splitlines()]
-    return any(s["critic/advantages/max"] != s["critic/advantages/min"] for s in steps if "actor/pg_loss" in s)
-
-
 @pytest.mark.long
 def test_sft_with_lora_changes_only_the_adapted_language_model_weights(lora_run, tiny_ckpt):
     step_dir = lora_run / "stage1_sft" / "checkpoints" / f"global_step_{SFT_STEPS}"
@@ -153,10 +147,11 @@ def test_grpo_with_lora_trains_through_the_hf_rollout_and_leaves_the_tower(lora_
     run = lora_run
     assert (run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text() == str(GRPO_STEPS)
     assert f"stage2_grpo: from {run / 'stage1_sft' / 'hf'}" in (run / "stage2.log").read_text()
+    # the hf rollout took the merged weights each step (it refuses any name the model lacks) ...
+    assert "sent weights the rollout model lacks" not in (run / "stage2.log").read_text()
+    # ... and only the adapted weights can move (with all-equal rewards Adam still steps on round-off gradients)
     changed = _changed(run / "stage1_sft" / "hf", run / "stage2_grpo" / "hf")
     assert all(_adapted(name) for name in changed)
-    # equal rewards in every group give zero advantages and no update (the KL to the adapter-free reference is 0)
-    assert bool(changed) == _advantages_moved(run)
 
 
 @pytest.mark.long
