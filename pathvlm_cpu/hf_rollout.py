@@ -67,11 +67,17 @@ class HFServerAdapter(BaseRollout):
     @torch.no_grad()
     async def update_weights(self, weights: Generator[tuple[str, torch.Tensor], None, None],
                              wire_format: str = "named_tensors", global_steps: int | None = None,
-                             **kwargs: Any) -> None:
+                             peft_config: dict | None = None, **kwargs: Any) -> None:
         """Stream full tensors to the server in buckets. Every rank drains the generator, since
-        producing full tensors from FSDP shards is collective."""
+        producing full tensors from FSDP shards is collective. A LoRA run sends merged weights (base +
+        adapter, under the base model's names) when `model.lora.merge` is set, as `lora=on` does."""
         if wire_format != "named_tensors":
             raise NotImplementedError(f"the hf rollout takes wire_format='named_tensors', not {wire_format!r}")
+        if peft_config is not None:
+            raise NotImplementedError(
+                "the hf rollout takes a LoRA run's merged weights, not its adapter: set "
+                "actor_rollout_ref.model.lora.merge=true (conf/lora/on.yaml does)"
+            )
         bucket: list[tuple[str, torch.Tensor]] = []
         size = 0
         for name, tensor in weights:
