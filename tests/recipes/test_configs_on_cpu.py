@@ -224,9 +224,9 @@ def test_the_command_line_judge_wins_over_the_cpu_profile(overrides, backend):
 def test_the_evaluation_takes_the_same_judge_presets():
     from hydra import compose, initialize_config_dir
 
-    from recipes.preflight import _installed_conf_dir
+    from recipes.preflight import default_conf_dir
 
-    with initialize_config_dir(config_dir=str(_installed_conf_dir()), version_base=None):
+    with initialize_config_dir(config_dir=str(default_conf_dir()), version_base=None):
         cfg = compose("pathvlm_eval", overrides=["rewards@scoring.reward_kwargs=dual",
                                                  "judge@scoring.reward_kwargs.judge=vllm_local"])
     assert cfg.scoring.reward_kwargs.weights.process == 1.0
