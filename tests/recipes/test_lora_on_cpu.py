@@ -91,6 +91,9 @@ def test_lora_on_adapts_every_language_model_linear_and_no_vision_layer(tiny_ckp
 
 SFT_STEPS = 4
 GRPO_STEPS = 2
+# The long tests' run (stage 1, stage 2, export, evaluation) happens in their module fixture's setup: far past
+# the suite's per-test timeout of 900 s on 2 cores.
+LONG_RUN_TIMEOUT = pytest.mark.timeout(3600)
 
 
 def _run(command: list[str], env: dict, log: Path) -> None:
@@ -132,6 +135,7 @@ def _adapted(name: str) -> bool:
 
 
 @pytest.mark.long
+@LONG_RUN_TIMEOUT
 def test_sft_with_lora_changes_only_the_adapted_language_model_weights(lora_run, tiny_ckpt):
     step_dir = lora_run / "stage1_sft" / "checkpoints" / f"global_step_{SFT_STEPS}"
     assert json.loads((step_dir / "lora_train_meta.json").read_text())["r"] == 64  # verl trained an adapter
@@ -143,6 +147,7 @@ def test_sft_with_lora_changes_only_the_adapted_language_model_weights(lora_run,
 
 
 @pytest.mark.long
+@LONG_RUN_TIMEOUT
 def test_grpo_with_lora_trains_through_the_hf_rollout_and_leaves_the_tower(lora_run):
     run = lora_run
     assert (run / "stage2_grpo" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text() == str(GRPO_STEPS)
@@ -155,6 +160,7 @@ def test_grpo_with_lora_trains_through_the_hf_rollout_and_leaves_the_tower(lora_
 
 
 @pytest.mark.long
+@LONG_RUN_TIMEOUT
 def test_the_merged_export_loads_generates_and_is_evaluated(lora_run):
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
