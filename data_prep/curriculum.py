@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SourceError(f"{args.data}: extra_info needs split and index ({err})") from err
     source = samples_file(args.eval_run, args.model)
     scores = read_scores(source)
-    rates = pass_rates({key: values for key, values in scores.items() if key in set(ids)})
+    known = set(ids)
+    rates = pass_rates({key: values for key, values in scores.items() if key in known})
     if not rates:
         raise SourceError(f"{source}: no sample is of a row of {args.data} (prompt ids such as "
                           f"{next(iter(scores), 'none')!r} vs {ids[0] if ids else 'none'!r}); evaluate this file")
