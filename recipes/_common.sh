@@ -11,6 +11,10 @@ else
   CONF_DIR=$("$PYTHON" -c 'import os, pathvlm_conf; print(os.path.dirname(pathvlm_conf.__file__))')
 fi
 export HYDRA_FULL_ERROR=1
+# verl warns about every optional engine it lacks (torchtitan, veomni, megatron, ...) in each process that imports
+# its engines: five lines per Ray worker. Silenced here, for this launcher's processes and its Ray job's workers.
+QUIET_ENGINES=ignore::UserWarning:verl.workers.engine
+[[ ,${PYTHONWARNINGS:-}, == *",$QUIET_ENGINES,"* ]] || export PYTHONWARNINGS=${PYTHONWARNINGS:+$PYTHONWARNINGS,}$QUIET_ENGINES
 
 # The cluster shape for every stage (conf/cluster/default.yaml unless NNODES / GPUS_PER_NODE are set).
 CLUSTER_ARGS=()

@@ -33,6 +33,8 @@ LAUNCHER_VARS = (
     # verl's process-wide switches (external modules, platform, engine choice, file logger) and thread count.
     "VERL_USE_EXTERNAL_MODULES", "VERL_PLATFORM", "VERL_ENGINE_DEVICE", "VERL_ENGINE_VENDOR", "VERL_FILE_LOGGER_ROOT",
     "OMP_NUM_THREADS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+    # Warning filters (recipes/_common.sh silences verl's notices about optional engines it lacks).
+    "PYTHONWARNINGS",
 )
 # Paths every node must resolve to the same files: absolute, on storage all nodes mount.
 SHARED_PATH_VARS = ("RUN_DIR", "DATA_DIR", "OUT_DIR", "VERL_FILE_LOGGER_ROOT")

@@ -11,7 +11,6 @@ preflight's memory and GPU checks on each cluster shape in turn.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +34,8 @@ GPU_CLASSES = (24, 48, 80, 96)
 CLUSTER_SHAPES = ((1, 1), (1, 2), (1, 4), (1, 8), (2, 8), (4, 8), (8, 8))
 # Stage -> (config name, overrides). The stage-3 judge runs on its own GPUs, so grpo_dual plans as grpo does.
 STAGES = {"sft": ("pathvlm_sft", ()), "grpo": ("pathvlm_grpo", ()), "grpo_dual": ("pathvlm_grpo", ("rewards=dual",))}
-# LoRA state -> verl's adapter rank on the language model (our choice for the plan; 0 = full fine-tuning).
-LORA_RANKS = {"off": 0, "on": 64}
+# The `lora=` presets planned (conf/lora/), composed into each stage as a launch would.
+LORA_PRESETS = ("off", "on")
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,12 @@ def planned_policies(conf_dir: Path) -> dict[str, Path]:
     return presets
 
 
-def stage_config(policy: str, shapes: Path, stage: str, conf_dir: Path) -> DictConfig:
-    """The stage's config as launched with `policy=<policy>`, its model read from `shapes`."""
+def stage_config(policy: str, shapes: Path, stage: str, conf_dir: Path, lora: str = "off") -> DictConfig:
+    """The stage's config as launched with `policy=<policy> lora=<lora>`, its model read from `shapes`."""
     config_name, overrides = STAGES[stage]
-    cfg = compose_stage(config_name, [f"policy={policy}", *overrides], conf_dir)
+    cfg = compose_stage(config_name, [f"policy={policy}", f"lora={lora}", *overrides], conf_dir)
     policy_model(cfg).path = str(shapes)
     return cfg
-
-
-def with_lora(cfg: DictConfig, lora: str) -> DictConfig:
-    """A copy of the stage config with the plan's LoRA rank for `lora` (off: 0)."""
-    planned = copy.deepcopy(cfg)
-    policy_model(planned).lora_rank = LORA_RANKS[lora]
-    return planned
 
 
 def fits(cfg: DictConfig, gpu_gib: float) -> bool:
@@ -105,17 +97,17 @@ def build_plan(conf_dir: Path | None = None) -> list[PlanRow]:
     conf_dir = conf_dir or default_conf_dir()
     rows = []
     for policy, shapes in planned_policies(conf_dir).items():
-        configs = {stage: stage_config(policy, shapes, stage, conf_dir) for stage in STAGES}
-        for lora in LORA_RANKS:
-            for stage, cfg in configs.items():
-                planned = with_lora(cfg, lora)
-                rows.append(PlanRow(policy, lora, stage, tuple(smallest_fit(planned, gb) for gb in GPU_CLASSES)))
+        for lora in LORA_PRESETS:
+            for stage in STAGES:
+                cfg = stage_config(policy, shapes, stage, conf_dir, lora)
+                rows.append(PlanRow(policy, lora, stage, tuple(smallest_fit(cfg, gb) for gb in GPU_CLASSES)))
     return rows
 
 
 def assumptions(conf_dir: Path | None = None) -> list[str]:
     """What the plan assumes, with the parameter counts it read from the shapes."""
     conf_dir = conf_dir or default_conf_dir()
+    lora_on = OmegaConf.load(conf_dir / "lora" / "on.yaml")
     counts = []
     for policy, shapes in planned_policies(conf_dir).items():
         shape = model_shape(str(shapes))
@@ -131,7 +123,8 @@ def assumptions(conf_dir: Path | None = None) -> list[str]:
         f"{'; '.join(counts)}.",
         "Full fine-tuning: fp32 weights, gradients and two Adam moments for every trained parameter, sharded over "
         "all GPUs by FSDP; the vision tower is frozen (no gradients, no Adam).",
-        f"LoRA on: rank {LORA_RANKS['on']} adapters on the language model's linear layers (vision tower excluded); "
+        f"LoRA on (conf/lora/on.yaml): rank {lora_on.rank} adapters on the language model's linear layers (vision "
+        "tower excluded); "
         "the frozen weights in bf16, the adapters, their gradients and Adam moments in fp32; the reference is the "
         "actor with its adapters off.",
         "Activations: one micro-batch of full-length sequences; gradient checkpointing keeps each layer's bf16 "

@@ -1,6 +1,7 @@
 """verl's real `main_ppo` on the CPU backend, single node (its own Ray): 2 GRPO steps with the hf rollout on the
-tiny Qwen2.5-VL with image rows. verl's `sft_trainer` through torchrun: tests/pathvlm_verl/test_stage_engines_on_cpu.py;
-both as Ray jobs on 2 nodes: tests/recipes/test_cluster_pipeline_on_cpu.py."""
+tiny Qwen2.5-VL with image rows (a `long` run: `make test` runs main_ppo as a Ray job on 2 nodes, with the same
+metric checks, in tests/recipes/test_cluster_pipeline_on_cpu.py). verl's `sft_trainer` through torchrun:
+tests/pathvlm_verl/test_stage_engines_on_cpu.py."""
 
 import json
 import sys
@@ -17,7 +18,7 @@ from cpu_fixtures import (
 SEARCHPATH = "hydra.searchpath=[pkg://pathvlm_conf]"
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_main_ppo_runs_grpo_steps(tiny_ckpt, tmp_path, ray_tmpdir):
     data = write_rl_parquet(tmp_path / "rl.parquet", rows=4)
     environment = {**cpu_process_env(ray_tmpdir), "VERL_FILE_LOGGER_PATH": str(tmp_path / "metrics.jsonl")}

@@ -96,3 +96,24 @@ def test_launchers_refuse_relative_paths_before_contacting_the_cluster(launcher)
                           timeout=120)
     assert done.returncode != 0
     assert "cannot submit to the Ray cluster" in done.stderr and "RUN_DIR=runs" in done.stderr
+
+
+
+def _import_verl_engines(env: dict) -> str:
+    done = subprocess.run([sys.executable, "-c", "import verl.workers.engine"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
+
+
+def test_launchers_silence_verls_optional_engine_notices_in_their_processes_and_jobs():
+    # What a launcher's processes (and, through job_env, its Ray job's workers) run with.
+    script = 'source recipes/_common.sh; source recipes/_common.sh; echo "$PYTHONWARNINGS"'
+    filters = subprocess.run(["bash", "-c", script], cwd=REPO, env={**os.environ, "PYTHONWARNINGS": "default"},
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert filters == "default,ignore::UserWarning:verl.workers.engine"  # kept, and added once
+    assert job_env({"PYTHONWARNINGS": filters})["PYTHONWARNINGS"] == filters
+    assert "engine is not available" not in _import_verl_engines({**os.environ, "PYTHONWARNINGS": filters})
+    # without the filter verl does warn here (no torchtitan, veomni or megatron installed)
+    bare = {name: value for name, value in os.environ.items() if name != "PYTHONWARNINGS"}
+    assert "engine is not available" in _import_verl_engines(bare)

@@ -6,19 +6,19 @@ import re
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from recipes.preflight import stage_phases
+from recipes.preflight import policy_model, stage_phases
 from recipes.vram_plan import (
     CLUSTER_SHAPES,
     GPU_CLASSES,
-    LORA_RANKS,
+    LORA_PRESETS,
     STAGES,
     assumptions,
     build_plan,
     planned_policies,
     render_markdown,
     stage_config,
-    with_lora,
 )
 
 REPO = Path(__file__).parents[2]
@@ -36,9 +36,9 @@ def _row(plan, policy, lora, stage):
 
 
 def test_one_row_per_policy_lora_and_stage(plan):
-    expected = {(p, lora, s) for p in planned_policies(CONF) for lora in LORA_RANKS for s in STAGES}
+    expected = {(p, lora, s) for p in planned_policies(CONF) for lora in LORA_PRESETS for s in STAGES}
     assert [(row.policy, row.lora, row.stage) for row in plan] == sorted(expected, key=lambda key: (
-        key[0], list(LORA_RANKS).index(key[1]), list(STAGES).index(key[2])))
+        key[0], list(LORA_PRESETS).index(key[1]), list(STAGES).index(key[2])))
     # The fabricated tiny checkpoint has no public shapes: it is not planned.
     assert "tiny" not in planned_policies(CONF)
 
@@ -63,15 +63,23 @@ def test_the_paper_s_7b_grpo_fits_the_paper_s_gpus(plan):
 
 @pytest.mark.parametrize("policy", ["qwen2_5_vl_7b", "qwen2_5_vl_32b"])
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
-@pytest.mark.parametrize("lora", list(LORA_RANKS))
+@pytest.mark.parametrize("lora", list(LORA_PRESETS))
 def test_more_gpus_never_need_more_memory_per_gpu(policy, stage, lora):
-    cfg = with_lora(stage_config(policy, planned_policies(CONF)[policy], stage, CONF), lora)
+    cfg = stage_config(policy, planned_policies(CONF)[policy], stage, CONF, lora)
     peaks = []
     for nodes, gpus_per_node in CLUSTER_SHAPES:
         cfg.trainer.nnodes, cfg.trainer.n_gpus_per_node = nodes, gpus_per_node
         peaks.append(max(phase.gib for phase in stage_phases(cfg, 80)))
     assert peaks == sorted(peaks, reverse=True)
     assert peaks[0] > peaks[-1]  # sharding does shrink it
+
+
+@pytest.mark.parametrize("lora", LORA_PRESETS)
+def test_the_plan_composes_the_lora_preset_a_launch_would(lora):
+    # The rank planned is conf/lora/<lora>.yaml's, bound to verl's key by the stage config.
+    for stage in STAGES:
+        cfg = stage_config("qwen2_5_vl_7b", planned_policies(CONF)["qwen2_5_vl_7b"], stage, CONF, lora)
+        assert policy_model(cfg).lora_rank == OmegaConf.load(CONF / "lora" / f"{lora}.yaml").rank
 
 
 def test_the_readme_table_is_the_command_s_output(plan):
