@@ -145,7 +145,7 @@ def pipeline(cluster, tmp_path_factory):
     _run(dict(env, MODEL=base), "stage1_sft", STAGE1, logs / "stage1.log")
 
     # The pass-rate curriculum (README): the SFT model answers 8 grpo_train questions 4 times each; the
-    # questions kept feed stage 2. A tiny random model solves none, so the band is [0, 0] here.
+    # questions kept feed stage 3. A tiny random model solves none, so the band is [0, 0] here.
     curriculum = shared / "curriculum"
     _run(dict(env, MODEL=str(run / "stage1_sft" / "hf"), MODEL_NAME="stage1_sft", MODEL_REFERENCE="null",
               DATA_FILES=str(data / "grpo_train.parquet"), OUT_DIR=str(run / "stage1_passrate")),
