@@ -98,7 +98,6 @@ def test_launchers_refuse_relative_paths_before_contacting_the_cluster(launcher)
     assert "cannot submit to the Ray cluster" in done.stderr and "RUN_DIR=runs" in done.stderr
 
 
-
 def _import_verl_engines(env: dict) -> str:
     done = subprocess.run([sys.executable, "-c", "import verl.workers.engine"], env=env, capture_output=True,
                           text=True, timeout=300)

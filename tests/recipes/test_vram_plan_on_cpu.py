@@ -38,7 +38,7 @@ def _row(plan, policy, lora, stage):
 def test_one_row_per_policy_lora_and_stage(plan):
     expected = {(p, lora, s) for p in planned_policies(CONF) for lora in LORA_PRESETS for s in STAGES}
     assert [(row.policy, row.lora, row.stage) for row in plan] == sorted(expected, key=lambda key: (
-        key[0], list(LORA_PRESETS).index(key[1]), list(STAGES).index(key[2])))
+        key[0], LORA_PRESETS.index(key[1]), list(STAGES).index(key[2])))
     # The fabricated tiny checkpoint has no public shapes: it is not planned.
     assert "tiny" not in planned_policies(CONF)
 
@@ -63,7 +63,7 @@ def test_the_paper_s_7b_grpo_fits_the_paper_s_gpus(plan):
 
 @pytest.mark.parametrize("policy", ["qwen2_5_vl_7b", "qwen2_5_vl_32b"])
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
-@pytest.mark.parametrize("lora", list(LORA_PRESETS))
+@pytest.mark.parametrize("lora", LORA_PRESETS)
 def test_more_gpus_never_need_more_memory_per_gpu(policy, stage, lora):
     cfg = stage_config(policy, planned_policies(CONF)[policy], stage, CONF, lora)
     peaks = []
